@@ -1,0 +1,5 @@
+"""``python -m hostage``."""
+
+from hostage.cli import main
+
+raise SystemExit(main())

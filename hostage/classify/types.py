@@ -1,0 +1,72 @@
+"""The plain objects the classifier produces: a stage per focus, a verdict per study."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from ..enums import Resection, Stage
+
+__all__ = ["FocusStage", "ResectionVerdict"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FocusStage:
+    """The stage of one focus, with scores and reasons.
+
+    Attributes
+    ----------
+    stage : Stage
+        The most likely stage.
+    scores : mapping of Stage to float
+        One score per stage, each in [0, 1], summing to 1.
+    confidence : float
+        0-1; lowered when the stage is unstable under small perturbations.
+    reasons : tuple of str
+        Plain-language reasons citing measured values.
+    atypical : bool
+        True for an atypical pattern (e.g. central-first mineralisation) that
+        must never be called simply "ready".
+    """
+
+    stage: Stage
+    scores: Mapping[Stage, float]
+    confidence: float
+    reasons: tuple[str, ...] = ()
+    atypical: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stage", Stage(self.stage))
+        scores = {Stage(k): float(v) for k, v in self.scores.items()}
+        if set(scores) != set(Stage):
+            raise ValueError(f"scores must have one entry per stage; got {sorted(scores)}")
+        if not math.isclose(sum(scores.values()), 1.0, abs_tol=1e-6):
+            raise ValueError(f"stage scores must sum to 1; got {scores}")
+        if not 0.0 <= self.confidence <= 1.0:
+            raise ValueError(f"confidence must be in [0, 1]; got {self.confidence}")
+        object.__setattr__(self, "scores", MappingProxyType({s: scores[s] for s in Stage}))
+        object.__setattr__(self, "reasons", tuple(self.reasons))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResectionVerdict:
+    """Study-level resection readiness (CONTRACT.md) with its reasons."""
+
+    status: Resection
+    reasons: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", Resection(self.status))
+        object.__setattr__(self, "reasons", tuple(self.reasons))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the ``resection`` block of result.json."""
+        return {"status": self.status.value, "reasons": list(self.reasons)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ResectionVerdict:
+        """Read the ``resection`` block of result.json."""
+        return cls(status=Resection(d["status"]), reasons=tuple(d.get("reasons", ())))

@@ -1,0 +1,384 @@
+"""Configuration: a frozen dataclass tree, loaded from TOML and checked strictly.
+
+The dataclass defaults below are the single source of truth.
+``configs/default.toml`` is a documented copy generated from them
+(``python -m hostage.config > configs/default.toml``), and a test asserts that
+the two agree. A user's TOML file may set any subset of keys; everything else
+keeps its default. Unknown tables or keys, wrong types and out-of-range values
+raise :class:`~hostage.errors.ConfigError` naming the file, table, key and
+allowed range.
+
+To add a setting: add a field with :func:`param` to the right sub-config
+(with its documentation, unit in the name and range), then regenerate
+``configs/default.toml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, did_you_mean
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = [
+    "BatchConfig",
+    "ClassifyConfig",
+    "Config",
+    "FeatureConfig",
+    "LoadConfig",
+    "SegmentConfig",
+    "load_config",
+    "param",
+    "render_toml",
+]
+
+
+def param(
+    default: Any,
+    doc: str,
+    *,
+    min: float | None = None,
+    max: float | None = None,
+    min_exclusive: bool = False,
+    choices: tuple[str, ...] | None = None,
+) -> Any:
+    """Declare one documented, range-checked setting of a sub-config.
+
+    Parameters
+    ----------
+    default : bool, int, float, str or tuple
+        The default value (the source of truth).
+    doc : str
+        One-line documentation, written into ``configs/default.toml``.
+    min, max : float, optional
+        Allowed range (inclusive unless `min_exclusive`).
+    min_exclusive : bool
+        If True, the value must be strictly greater than `min`.
+    choices : tuple of str, optional
+        Allowed values of a string setting.
+
+    Returns
+    -------
+    dataclasses.Field
+    """
+    meta = {"doc": doc, "min": min, "max": max, "min_exclusive": min_exclusive, "choices": choices}
+    if isinstance(default, tuple):
+        return field(default_factory=lambda: default, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+_FROZEN = {"frozen": True, "slots": True, "kw_only": True}
+
+
+@dataclass(**_FROZEN)
+class LoadConfig:
+    """How studies are read (``[load]`` table)."""
+
+    max_voxels: int = param(
+        1_200_000_000,
+        "Refuse a series whose declared size exceeds this many voxels, before allocating.",
+        min=1,
+    )
+    slice_gap_rtol: float = param(
+        0.05,
+        "Relative tolerance on slice-to-slice spacing before the stack counts as non-uniform.",
+        min=0,
+        max=1,
+    )
+    slice_gap_atol_mm: float = param(
+        0.1,
+        "Absolute tolerance (mm) on slice-to-slice spacing before the stack counts as non-uniform.",
+        min=0,
+    )
+    allow_missing_slices: bool = param(
+        False,
+        "Resample across gaps (one or more missing slices) instead of raising an error.",
+    )
+    allow_nonuniform_spacing: bool = param(
+        True,
+        "Resample a stack with slightly non-uniform slice spacing to a regular grid (with a warning).",
+    )
+    max_nonuniform_ratio: float = param(
+        1.5,
+        "Largest/smallest slice step ratio still resampled; beyond it the stack is an error.",
+        min=1,
+    )
+    allow_gantry_tilt: bool = param(
+        True,
+        "Resample a gantry-tilted (sheared) stack onto an orthogonal grid (with a warning).",
+    )
+    max_gantry_tilt_deg: float = param(
+        30.0,
+        "Largest gantry tilt (degrees) that is resampled; beyond it the stack is an error.",
+        min=0,
+        max=89,
+    )
+
+
+@dataclass(**_FROZEN)
+class SegmentConfig:
+    """How foci, native bone and the body are found (``[segment]`` table)."""
+
+    body_min_hu: float = param(-500.0, "Voxels above this HU may belong to the body (vs. air).")
+    bone_min_hu: float = param(
+        200.0, "Native bone: seed threshold (HU) for the skeleton mask.", min=-1000, max=3000
+    )
+    focus_seed_min_hu: float = param(
+        200.0, "Hysteresis high threshold (HU): a focus must contain voxels at least this dense."
+    )
+    focus_grow_min_hu: float = param(
+        130.0, "Hysteresis low threshold (HU): voxels this dense join a seeded focus."
+    )
+    group_distance_mm: float = param(
+        4.0, "Mineral specks closer than this (mm) are grouped into one focus.", min=0
+    )
+    min_focus_volume_mm3: float = param(
+        100.0, "Foci smaller than this (mm³) are not reported (phleboliths, specks).", min=0
+    )
+    min_focus_diameter_mm: float = param(
+        6.0, "Foci whose largest diameter is below this (mm) are not reported.", min=0
+    )
+    metal_min_hu: float = param(
+        2500.0, "Voxels above this HU are metal (implants) and never part of a focus.", min=0
+    )
+
+
+@dataclass(**_FROZEN)
+class FeatureConfig:
+    """How each focus is measured (``[features]`` table)."""
+
+    roi_margin_mm: float = param(
+        6.0, "Margin (mm) around each focus's bounding box in the feature crop.", min=0
+    )
+    cortex_min_hu: float = param(
+        600.0, "Minimum HU for a voxel of the focus's outer shell to count as cortical rim.", min=0
+    )
+    rim_shell_thickness_mm: float = param(
+        2.0,
+        "Depth (mm) below the focus surface that counts as its rim shell.",
+        min=0,
+        min_exclusive=True,
+    )
+    texture_bin_width_hu: float = param(
+        50.0, "Fixed HU bin width for co-occurrence texture.", min=0, min_exclusive=True
+    )
+
+
+@dataclass(**_FROZEN)
+class ClassifyConfig:
+    """Stage scoring (``[classify]`` table)."""
+
+    min_confidence: float = param(
+        0.5, "A focus whose top score is below this is reported as uncertain.", min=0, max=1
+    )
+
+
+@dataclass(**_FROZEN)
+class BatchConfig:
+    """Batch runs (``[batch]`` table)."""
+
+    outputs: tuple[str, ...] = param(
+        ("json", "csv", "html", "labels", "seg", "sr"),
+        "Per-study outputs to write in batch runs (json, csv, html, labels, seg, sr).",
+    )
+
+
+@dataclass(**_FROZEN)
+class Config:
+    """All settings, one frozen sub-config per stage.
+
+    Examples
+    --------
+    >>> cfg = Config()
+    >>> cfg.segment.min_focus_volume_mm3
+    100.0
+    >>> Config.from_dict({"segment": {"min_focus_volume_mm3": 50}}).segment.min_focus_volume_mm3
+    50.0
+    """
+
+    load: LoadConfig = field(default_factory=LoadConfig)
+    segment: SegmentConfig = field(default_factory=SegmentConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    classify: ClassifyConfig = field(default_factory=ClassifyConfig)
+    batch: BatchConfig = field(default_factory=BatchConfig)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Return the settings as nested plain dicts (tuples become lists), as echoed in results."""
+        out: dict[str, dict[str, Any]] = {}
+        for table in dataclasses.fields(self):
+            sub = getattr(self, table.name)
+            out[table.name] = {
+                f.name: list(v) if isinstance(v := getattr(sub, f.name), tuple) else v
+                for f in dataclasses.fields(sub)
+            }
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>") -> Config:
+        """Build a config from nested mappings; missing keys keep their defaults.
+
+        Raises
+        ------
+        ConfigError
+            Unknown table or key, wrong type or out-of-range value.
+        """
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{source}: the configuration must be a table, got {data!r}")
+        tables = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for table_name, values in data.items():
+            if table_name not in tables:
+                raise ConfigError(
+                    f"{source}: unknown table [{table_name}]{did_you_mean(table_name, tables)}; "
+                    f"known tables: {', '.join(tables)}"
+                )
+            sub_cls = typing.get_type_hints(cls)[table_name]
+            if not isinstance(values, Mapping):
+                raise ConfigError(f"{source}: [{table_name}] must be a table, got {values!r}")
+            kwargs[table_name] = _build_sub(sub_cls, table_name, values, source)
+        return cls(**kwargs)
+
+
+def _build_sub(sub_cls: type, table: str, values: Mapping[str, Any], source: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(sub_cls)}
+    hints = typing.get_type_hints(sub_cls)
+    kwargs = {}
+    for key, value in values.items():
+        if key not in fields:
+            raise ConfigError(
+                f"{source}: unknown key {key!r} in [{table}]{did_you_mean(key, fields)}; "
+                f"known keys: {', '.join(fields)}"
+            )
+        kwargs[key] = _check_value(
+            value, hints[key], fields[key].metadata, f"[{table}] {key}", source
+        )
+    return sub_cls(**kwargs)
+
+
+def _check_value(value: Any, hint: Any, meta: Mapping[str, Any], where: str, source: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{source}: {where} must be a list of strings, got {value!r}")
+        return tuple(value)
+    if origin in (typing.Union, types.UnionType):  # pragma: no cover - not used yet
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: {where} must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{source}: {where} must be an integer, got {value!r}")
+    elif hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{source}: {where} must be a number, got {value!r}")
+        value = float(value)
+        if not math.isfinite(value):
+            raise ConfigError(f"{source}: {where} must be finite, got {value!r}")
+    elif hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{source}: {where} must be a string, got {value!r}")
+        choices = meta.get("choices")
+        if choices and value not in choices:
+            raise ConfigError(
+                f"{source}: {where} = {value!r} is not one of {', '.join(choices)}"
+                f"{did_you_mean(value, choices)}"
+            )
+        return value
+    lo, hi = meta.get("min"), meta.get("max")
+    if lo is not None and (value < lo or (meta.get("min_exclusive") and value == lo)):
+        op = ">" if meta.get("min_exclusive") else ">="
+        raise ConfigError(f"{source}: {where} = {value!r} is out of range; it must be {op} {lo}")
+    if hi is not None and value > hi:
+        raise ConfigError(f"{source}: {where} = {value!r} is out of range; it must be <= {hi}")
+    return value
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read a TOML configuration file; keys it does not set keep their defaults.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The TOML file. ``None`` returns the defaults.
+
+    Returns
+    -------
+    config : Config
+
+    Raises
+    ------
+    ConfigError
+        If the file cannot be read or parsed, or holds an unknown table or key,
+        a value of the wrong type or out of range.
+    """
+    if path is None:
+        return Config()
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the configuration file ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    return Config.from_dict(data, source=str(path))
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, int):
+        return f"{value:_}"
+    return repr(float(value))
+
+
+def render_toml(config: Config | None = None) -> str:
+    """Render a config as documented TOML (the text of ``configs/default.toml``)."""
+    config = Config() if config is None else config
+    lines = [
+        "# hostage configuration: every setting with its default value.",
+        "# Generated from hostage/config.py by `python -m hostage.config > configs/default.toml`.",
+        "# A user's file may set any subset; unknown keys are an error.",
+        "# Units are the last part of each name (_hu, _mm, _mm3, _deg); ratios and fractions are 0-1.",
+    ]
+    for table in dataclasses.fields(config):
+        sub = getattr(config, table.name)
+        lines += ["", f"[{table.name}]"]
+        doc = (type(sub).__doc__ or "").strip().splitlines()[0]
+        lines.append(f"# {doc}")
+        for f in dataclasses.fields(sub):
+            meta = f.metadata
+            rng = []
+            if meta.get("min") is not None:
+                rng.append(f"{'>' if meta.get('min_exclusive') else '>='} {meta['min']}")
+            if meta.get("max") is not None:
+                rng.append(f"<= {meta['max']}")
+            if meta.get("choices"):
+                rng.append("one of " + ", ".join(meta["choices"]))
+            suffix = f" [{'; '.join(rng)}]" if rng else ""
+            lines.append(f"# {meta.get('doc', '')}{suffix}")
+            lines.append(f"{f.name} = {_toml_value(getattr(sub, f.name))}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.stdout.write(render_toml())

@@ -1,0 +1,56 @@
+"""Feature metadata: every feature is declared once, with its unit and meaning."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["FeatureFamily", "FeatureSpec"]
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureSpec:
+    """One feature: its name (family prefix, quantity, qualifier, unit), unit and meaning.
+
+    Attributes
+    ----------
+    name : str
+        e.g. ``"rim_completeness"``; begins with the family name.
+    unit : str
+        ``"mm"``, ``"mm3"``, ``"HU"``, ``"HU/mm"``, ``"1/mm3"``, ``"1"`` (unitless), ``"bool"``.
+    doc : str
+        What it measures and the imaging sign behind it (DOMAIN.md).
+    """
+
+    name: str
+    unit: str
+    doc: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeatureFamily:
+    """A family of features computed together by one pure function.
+
+    Attributes
+    ----------
+    name : str
+        Family name, the prefix of each feature name.
+    compute : callable
+        ``compute(roi, *, config) -> Mapping[str, float]`` returning exactly the
+        names in `features`.
+    features : tuple of FeatureSpec
+    """
+
+    name: str
+    compute: Callable[..., Mapping[str, float]]
+    features: tuple[FeatureSpec, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Feature names in declaration order."""
+        return tuple(f.name for f in self.features)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Mapping[str, float]:
+        """Compute the family's features."""
+        return self.compute(*args, **kwargs)

@@ -1,0 +1,1 @@
+"""Synthetic CT phantoms with HO of known maturity."""

@@ -1,0 +1,1 @@
+"""Outputs: tables, HTML report, label map, DICOM SEG and SR."""
