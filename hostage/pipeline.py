@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from .classify import classify, resection
@@ -10,9 +12,45 @@ from .features import measure
 from .io import load
 from .io.volume import Volume
 from .result import StudyResult
-from .segment import segment
+from .segment import Segmentation, segment
 
-__all__ = ["stage"]
+__all__ = ["Analysis", "analyse", "stage", "stage_to_folder"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class Analysis:
+    """A staged study with the intermediate objects the viewer outputs need."""
+
+    volume: Volume
+    seg: Segmentation
+    result: StudyResult
+
+
+def analyse(
+    source: str | Path | Volume,
+    *,
+    config: Config | None = None,
+    prior: StudyResult | None = None,
+    study_key: str | None = None,
+) -> Analysis:
+    """Run the whole pipeline and keep the volume and segmentation (see :func:`stage`)."""
+    config = Config() if config is None else config
+    volume = source if isinstance(source, Volume) else load(source, config=config.load)
+    seg = segment(volume, config=config.segment)
+    features = [measure(volume, f, seg, config=config.features) for f in seg.foci]
+    stages = [classify(f, config=config.classify) for f in features]
+    verdict = resection(stages, foci=seg.foci, prior=prior)
+    result = StudyResult.from_parts(
+        volume,
+        seg.foci,
+        features,
+        stages,
+        verdict,
+        config=config,
+        study_key=study_key,
+        warnings=seg.warnings,
+    )
+    return Analysis(volume=volume, seg=seg, result=result)
 
 
 def stage(
@@ -47,19 +85,31 @@ def stage(
     InputError
         If the study cannot be read.
     """
+    return analyse(source, config=config, prior=prior, study_key=study_key).result
+
+
+def stage_to_folder(
+    source: str | Path | Volume,
+    *,
+    out: str | Path,
+    config: Config | None = None,
+    prior: StudyResult | None = None,
+    study_key: str | None = None,
+    outputs: Sequence[str] | None = None,
+) -> StudyResult:
+    """Stage one study and write its files into ``OUT/<study_key>/``.
+
+    Returns the result as written. Errors propagate (isolation is the caller's job).
+    """
+    from .report import OUTPUTS, StudyOutputs, write_study_outputs
+
     config = Config() if config is None else config
-    volume = source if isinstance(source, Volume) else load(source, config=config.load)
-    seg = segment(volume, config=config.segment)
-    features = [measure(volume, f, seg, config=config.features) for f in seg.foci]
-    stages = [classify(f, config=config.classify) for f in features]
-    verdict = resection(stages, foci=seg.foci, prior=prior)
-    return StudyResult.from_parts(
-        volume,
-        seg.foci,
-        features,
-        stages,
-        verdict,
-        config=config,
-        study_key=study_key,
-        warnings=seg.warnings,
+    analysis = analyse(source, config=config, prior=prior, study_key=study_key)
+    ctx = StudyOutputs(
+        result=analysis.result,
+        volume=analysis.volume,
+        seg=analysis.seg,
+        out_dir=Path(out) / analysis.result.study_key,
+        dicom_files=analysis.volume.source_files,
     )
+    return write_study_outputs(ctx, outputs=OUTPUTS if outputs is None else outputs)

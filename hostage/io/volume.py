@@ -74,6 +74,9 @@ class Volume:
         Warnings about the data (skipped series, resampling, ...).
     load_report : LoadReport
         What the loader chose, skipped and corrected.
+    source_files : tuple of Path
+        The DICOM files of the chosen series in slice order (empty for volume
+        files); used to reference the source in DICOM SEG and SR outputs.
 
     Notes
     -----
@@ -99,6 +102,7 @@ class Volume:
     source: Path | None = None
     warnings: tuple[str, ...] = ()
     load_report: LoadReport = field(default_factory=LoadReport)
+    source_files: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         hu = check_volume_array(self.hu, name="Volume.hu")
@@ -130,6 +134,7 @@ class Volume:
         if self.source is not None:
             object.__setattr__(self, "source", Path(self.source))
         object.__setattr__(self, "warnings", tuple(self.warnings))
+        object.__setattr__(self, "source_files", tuple(Path(p) for p in self.source_files))
 
     # ------------------------------------------------------------------ geometry
     @property
