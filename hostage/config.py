@@ -183,6 +183,121 @@ class ClassifyConfig:
     min_confidence: float = param(
         0.5, "A focus whose top score is below this is reported as uncertain.", min=0, max=1
     )
+    rim_from: float = param(
+        0.25,
+        "Evidence 'rim' is 0 at or below this value of rim_completeness (fraction of the surface with a dense cortical shell).",
+    )
+    rim_to: float = param(
+        0.85,
+        "Evidence 'rim' rises linearly to 1 at or above this value.",
+    )
+    trabecular_from_per_mm3: float = param(
+        0.0,
+        "Evidence 'trabecular' is 0 at or below this value of texture_connectivity_density_per_mm3 (3-D trabecular network connectivity).",
+    )
+    trabecular_to_per_mm3: float = param(
+        0.5,
+        "Evidence 'trabecular' rises linearly to 1 at or above this value.",
+    )
+    marrow_from: float = param(
+        0.02,
+        "Evidence 'marrow' is 0 at or below this value of rim_fat_fraction (fatty-marrow fraction of the inside).",
+    )
+    marrow_to: float = param(
+        0.2,
+        "Evidence 'marrow' rises linearly to 1 at or above this value.",
+    )
+    margin_from: float = param(
+        0.3,
+        "Evidence 'margin' is 0 at or below this value of margin_sharpness_ratio (boundary sharpness relative to the scanner's own cortex edge).",
+    )
+    margin_to: float = param(
+        0.8,
+        "Evidence 'margin' rises linearly to 1 at or above this value.",
+    )
+    density_from_hu: float = param(
+        350.0,
+        "Evidence 'density' is 0 at or below this value of density_p90_hu (dense-mineral level).",
+    )
+    density_to_hu: float = param(
+        900.0,
+        "Evidence 'density' rises linearly to 1 at or above this value.",
+    )
+    weight_rim_amorphous: float = param(
+        0.0, "Weight of evidence 'rim' in the amorphous score (log-odds per unit evidence)."
+    )
+    weight_rim_immature: float = param(
+        1.5, "Weight of evidence 'rim' in the immature score (log-odds per unit evidence)."
+    )
+    weight_rim_mature: float = param(
+        4.0, "Weight of evidence 'rim' in the mature score (log-odds per unit evidence)."
+    )
+    weight_trabecular_amorphous: float = param(
+        0.0, "Weight of evidence 'trabecular' in the amorphous score (log-odds per unit evidence)."
+    )
+    weight_trabecular_immature: float = param(
+        1.5, "Weight of evidence 'trabecular' in the immature score (log-odds per unit evidence)."
+    )
+    weight_trabecular_mature: float = param(
+        3.0, "Weight of evidence 'trabecular' in the mature score (log-odds per unit evidence)."
+    )
+    weight_marrow_amorphous: float = param(
+        0.0, "Weight of evidence 'marrow' in the amorphous score (log-odds per unit evidence)."
+    )
+    weight_marrow_immature: float = param(
+        0.5, "Weight of evidence 'marrow' in the immature score (log-odds per unit evidence)."
+    )
+    weight_marrow_mature: float = param(
+        2.0, "Weight of evidence 'marrow' in the mature score (log-odds per unit evidence)."
+    )
+    weight_margin_amorphous: float = param(
+        0.0, "Weight of evidence 'margin' in the amorphous score (log-odds per unit evidence)."
+    )
+    weight_margin_immature: float = param(
+        1.5, "Weight of evidence 'margin' in the immature score (log-odds per unit evidence)."
+    )
+    weight_margin_mature: float = param(
+        2.5, "Weight of evidence 'margin' in the mature score (log-odds per unit evidence)."
+    )
+    weight_density_amorphous: float = param(
+        0.0, "Weight of evidence 'density' in the amorphous score (log-odds per unit evidence)."
+    )
+    weight_density_immature: float = param(
+        2.0, "Weight of evidence 'density' in the immature score (log-odds per unit evidence)."
+    )
+    weight_density_mature: float = param(
+        3.0, "Weight of evidence 'density' in the mature score (log-odds per unit evidence)."
+    )
+    bias_amorphous: float = param(0.0, "Baseline log-odds of the amorphous stage.")
+    bias_immature: float = param(-1.5, "Baseline log-odds of the immature stage.")
+    bias_mature: float = param(-5.5, "Baseline log-odds of the mature stage.")
+    stability_checks: bool = param(
+        True,
+        "Re-measure each focus under small perturbations (threshold, mask) and lower the "
+        "confidence of a stage that flips.",
+    )
+    stability_threshold_hu: float = param(
+        20.0, "Threshold perturbation (HU) applied up and down to each focus mask.", min=0
+    )
+    stability_mask_voxels: int = param(
+        1, "Mask perturbation: erosion and dilation by this many voxels.", min=0, max=3
+    )
+    prior_match_distance_mm: float = param(
+        20.0,
+        "With a prior study: foci whose centroids are closer than this (mm, LPS) are the same focus.",
+        min=0,
+        min_exclusive=True,
+    )
+    prior_max_growth_fraction: float = param(
+        0.2,
+        "With a prior study: a mature focus whose volume changed by more than this fraction is not yet ready.",
+        min=0,
+    )
+    prior_max_density_change_hu: float = param(
+        100.0,
+        "With a prior study: a mature focus whose mean density changed by more than this (HU) is not yet ready.",
+        min=0,
+    )
 
 
 @dataclass(**_FROZEN)
@@ -192,6 +307,15 @@ class BatchConfig:
     outputs: tuple[str, ...] = param(
         ("json", "csv", "html", "labels", "seg", "sr"),
         "Per-study outputs to write in batch runs (json, csv, html, labels, seg, sr).",
+    )
+    retry_errors_on_resume: bool = param(
+        True,
+        "With --resume, stage studies whose earlier result was an error again (ok results are kept).",
+    )
+    max_worker_crashes: int = param(
+        2,
+        "A study whose worker process dies this many times (crash, out of memory) gets an error result.",
+        min=1,
     )
 
 

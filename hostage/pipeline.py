@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .classify import classify, resection
+from .classify import check_stability, classify, resection
 from .config import Config
 from .features import measure
 from .io import load
@@ -39,7 +39,10 @@ def analyse(
     seg = segment(volume, config=config.segment)
     features = [measure(volume, f, seg, config=config.features) for f in seg.foci]
     stages = [classify(f, config=config.classify) for f in features]
-    verdict = resection(stages, foci=seg.foci, prior=prior)
+    stages = check_stability(volume, seg, features, stages, config=config)
+    verdict = resection(
+        stages, foci=seg.foci, features=features, prior=prior, config=config.classify
+    )
     result = StudyResult.from_parts(
         volume,
         seg.foci,

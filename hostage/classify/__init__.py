@@ -1,17 +1,63 @@
-"""Turn features into stage scores with reasons, and foci into a study verdict."""
+"""Turn features into stage scores with reasons, and foci into a study verdict.
+
+* :func:`classify` stages one focus (:mod:`hostage.classify.rules`: evidence
+  terms, a linear score per stage, a softmax, reasons citing measured values);
+* :func:`check_stability` re-stages each focus under small perturbations
+  (:mod:`hostage.classify.stability`);
+* :func:`resection` gives the study verdict (:mod:`hostage.classify.resection`);
+* :func:`fit` refits the weights from labelled foci (:mod:`hostage.classify.fit`).
+"""
 
 from __future__ import annotations
 
+from ..config import ClassifyConfig
+from ..features import FocusFeatures
+from .fit import FitResult, fit
+from .resection import resection
+from .rules import TERMS, EvidenceTerm, score_focus
+from .stability import check_stability
 from .types import FocusStage, ResectionVerdict
 
-__all__ = ["FocusStage", "ResectionVerdict", "classify", "resection"]
+__all__ = [
+    "TERMS",
+    "EvidenceTerm",
+    "FitResult",
+    "FocusStage",
+    "ResectionVerdict",
+    "check_stability",
+    "classify",
+    "fit",
+    "resection",
+]
 
 
-def classify(features, *, config):
-    """Stage one focus (placeholder until issue 5 lands)."""
-    raise NotImplementedError("the classifier is being implemented (issue 5)")
+def classify(features: FocusFeatures, *, config: ClassifyConfig) -> FocusStage:
+    """Stage one focus from its features.
 
+    Parameters
+    ----------
+    features : FocusFeatures
+        The measured features of the focus.
+    config : ClassifyConfig
+        Evidence ramps, weights and baselines (``[classify]`` table).
 
-def resection(stages, *, foci=(), prior=None):
-    """Study verdict (placeholder until issue 5 lands)."""
-    raise NotImplementedError("the resection rule is being implemented (issue 5)")
+    Returns
+    -------
+    FocusStage
+        The stage, a score per stage (summing to 1), the confidence and the
+        reasons, each citing a measured value.
+
+    Examples
+    --------
+    >>> from hostage.config import ClassifyConfig
+    >>> from hostage.features import FocusFeatures
+    >>> f = FocusFeatures(focus_id=1, values={
+    ...     "rim_completeness": 0.95, "texture_connectivity_density_per_mm3": 0.8,
+    ...     "rim_fat_fraction": 0.3, "margin_sharpness_ratio": 0.95, "density_p90_hu": 1300.0})
+    >>> st = classify(f, config=ClassifyConfig())
+    >>> st.stage.value, round(sum(st.scores.values()), 6)
+    ('mature', 1.0)
+    >>> st.reasons[0]
+    'continuous cortical rim over 95 % of the surface'
+    """
+    return score_focus(features.values, config=config)

@@ -30,6 +30,15 @@ class FocusStage:
     atypical : bool
         True for an atypical pattern (e.g. central-first mineralisation) that
         must never be called simply "ready".
+    uncertain : bool
+        True when the top score is below ``[classify] min_confidence`` or the
+        classifier abstained.
+    abstained : bool
+        True when too few signs could be measured to stage the focus (the stage
+        is then a guess and `uncertain` is True).
+    perturbed_stages : tuple of Stage
+        The stages found when the focus was re-measured under small
+        perturbations (empty when no stability check ran).
     """
 
     stage: Stage
@@ -37,6 +46,9 @@ class FocusStage:
     confidence: float
     reasons: tuple[str, ...] = ()
     atypical: bool = False
+    uncertain: bool = False
+    abstained: bool = False
+    perturbed_stages: tuple[Stage, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stage", Stage(self.stage))
@@ -49,6 +61,32 @@ class FocusStage:
             raise ValueError(f"confidence must be in [0, 1]; got {self.confidence}")
         object.__setattr__(self, "scores", MappingProxyType({s: scores[s] for s in Stage}))
         object.__setattr__(self, "reasons", tuple(self.reasons))
+        object.__setattr__(self, "perturbed_stages", tuple(Stage(s) for s in self.perturbed_stages))
+
+    @property
+    def unstable(self) -> bool:
+        """True when a perturbation changed the stage."""
+        return any(s != self.stage for s in self.perturbed_stages)
+
+    @property
+    def runner_up(self) -> Stage:
+        """The second most likely stage."""
+        return sorted(self.scores, key=lambda s: -self.scores[s])[1]
+
+    @property
+    def readiness_ambiguous(self) -> bool:
+        """True when the mature / not-mature call itself is in doubt.
+
+        That is when a perturbation moves the focus across the mature boundary,
+        when it is uncertain and its runner-up lies across that boundary, or when
+        the classifier abstained.
+        """
+        if self.abstained:
+            return True
+        mature = self.stage is Stage.MATURE
+        if any((s is Stage.MATURE) != mature for s in self.perturbed_stages):
+            return True
+        return self.uncertain and ((self.runner_up is Stage.MATURE) != mature)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

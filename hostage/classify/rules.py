@@ -1,0 +1,334 @@
+r"""Transparent stage scores: a few evidence terms, a linear score per stage, a softmax.
+
+Each *evidence term* is a clipped-linear function of **one** measured feature,
+scaled so that 0 means "no sign of maturity" and 1 means "the sign is fully
+present" (DOMAIN.md; seed review 000: a mature focus has a continuous cortical
+outline, organised trabecular bone with fatty marrow and sharp margins):
+
+.. math::
+
+    e_k = \operatorname{clip}\left(\frac{x_k - \mathrm{from}_k}{\mathrm{to}_k - \mathrm{from}_k}, 0, 1\right)
+
+with ``from``/``to`` set in ``[classify]`` (``rim_from``, ``rim_to``, ...). A
+feature that is not defined for the focus (NaN, e.g. no rim on a focus too small
+to have one) gives :math:`e_k = 0` in every stage, i.e. the term drops out.
+
+The score of stage :math:`s` is a weighted sum plus a baseline,
+:math:`z_s = b_s + \sum_k w_{s,k} e_k` (``weight_<term>_<stage>``,
+``bias_<stage>``), and the stage probabilities are the softmax
+:math:`p_s = e^{z_s} / \sum_t e^{z_t}`. This is a multinomial logistic
+regression on the evidence terms, so :func:`hostage.classify.fit` can refit the
+weights from labelled foci while the reasons stay readable.
+
+The reasons list every term as a sentence that cites the measured value, the
+terms that favour the chosen stage over the runner-up first.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import ClassifyConfig
+from ..enums import Stage
+from ..errors import ConfigError
+from .types import FocusStage
+
+__all__ = [
+    "TERMS",
+    "EvidenceTerm",
+    "evidence",
+    "evidence_matrix",
+    "score_focus",
+    "stage_probabilities",
+    "term_bounds",
+    "weight_matrix",
+]
+
+STAGES: tuple[Stage, ...] = tuple(Stage)
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.0f} %"
+
+
+def _rim(v: float, e: float) -> str:
+    if e >= 0.67:
+        return f"continuous cortical rim over {_pct(v)} of the surface"
+    if e > 0.0:
+        return f"partial, incomplete cortical rim over {_pct(v)} of the surface"
+    return f"no cortical rim (a dense shell over only {_pct(v)} of the surface)"
+
+
+def _trabecular(v: float, e: float) -> str:
+    if e >= 0.67:
+        return f"well-defined trabecular network inside (connectivity density {v:.2f} /mm³)"
+    if e > 0.0:
+        return f"initial trabecular formation inside (connectivity density {v:.2f} /mm³)"
+    return f"no trabecular network inside (connectivity density {v:.2f} /mm³)"
+
+
+def _marrow(v: float, e: float) -> str:
+    if e >= 0.67:
+        return f"fatty marrow inside ({_pct(v)} of the interior at fat density)"
+    if e > 0.0:
+        return f"a little fat inside ({_pct(v)} of the interior at fat density)"
+    return f"no fatty marrow inside ({_pct(v)} of the interior at fat density)"
+
+
+def _margin(v: float, e: float) -> str:
+    if e >= 0.67:
+        return f"sharp, well-defined margin ({v:.2f} × the sharpness of this scan's native cortex edge)"
+    if e > 0.0:
+        return f"poorly defined margin ({v:.2f} × the sharpness of this scan's native cortex edge)"
+    return f"ill-defined margin fading into the muscle ({v:.2f} × the sharpness of this scan's native cortex edge)"
+
+
+def _density(v: float, e: float) -> str:
+    if e >= 0.67:
+        return f"dense, cortical-level mineral (90th percentile {v:.0f} HU)"
+    if e > 0.0:
+        return f"intermediate mineral density (90th percentile {v:.0f} HU)"
+    return f"faint, low mineral density (90th percentile {v:.0f} HU)"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EvidenceTerm:
+    """One evidence term of the stage score.
+
+    Attributes
+    ----------
+    name : str
+        Short name; the config keys are ``<name>_from<unit>``, ``<name>_to<unit>``,
+        ``weight_<name>_<stage>``.
+    feature : str
+        The feature it reads (a name from :data:`hostage.features.FAMILIES`).
+    unit_suffix : str
+        Unit suffix of the ``from``/``to`` keys (``""``, ``"_hu"``, ``"_per_mm3"``).
+    sign : str
+        The imaging sign, for documentation.
+    describe : callable
+        ``describe(value, evidence) -> str``: the reason sentence.
+    """
+
+    name: str
+    feature: str
+    unit_suffix: str
+    sign: str
+    describe: Callable[[float, float], str]
+
+    @property
+    def from_key(self) -> str:
+        """Config key of the value where the evidence is 0."""
+        return f"{self.name}_from{self.unit_suffix}"
+
+    @property
+    def to_key(self) -> str:
+        """Config key of the value where the evidence is 1."""
+        return f"{self.name}_to{self.unit_suffix}"
+
+    def weight_key(self, stage: Stage) -> str:
+        """Config key of this term's weight in `stage`'s score."""
+        return f"weight_{self.name}_{stage.value}"
+
+
+#: The evidence terms, in the order of the weight matrix columns.
+TERMS: tuple[EvidenceTerm, ...] = (
+    EvidenceTerm(
+        name="rim",
+        feature="rim_completeness",
+        unit_suffix="",
+        sign="continuous cortical outline",
+        describe=_rim,
+    ),
+    EvidenceTerm(
+        name="trabecular",
+        feature="texture_connectivity_density_per_mm3",
+        unit_suffix="_per_mm3",
+        sign="organised cancellous bone (trabecular network)",
+        describe=_trabecular,
+    ),
+    EvidenceTerm(
+        name="marrow",
+        feature="rim_fat_fraction",
+        unit_suffix="",
+        sign="fatty marrow between the trabeculae",
+        describe=_marrow,
+    ),
+    EvidenceTerm(
+        name="margin",
+        feature="margin_sharpness_ratio",
+        unit_suffix="",
+        sign="sharp margins (relative to the scanner's own edge response)",
+        describe=_margin,
+    ),
+    EvidenceTerm(
+        name="density",
+        feature="density_p90_hu",
+        unit_suffix="_hu",
+        sign="mineral density approaching native cortex",
+        describe=_density,
+    ),
+)
+
+
+def term_bounds(config: ClassifyConfig) -> list[tuple[float, float]]:
+    """Return the ``(from, to)`` pair of every term.
+
+    Raises
+    ------
+    ConfigError
+        If a term's ``from`` equals its ``to`` (the ramp would be a step of zero width).
+    """
+    bounds = []
+    for t in TERMS:
+        lo, hi = float(getattr(config, t.from_key)), float(getattr(config, t.to_key))
+        if lo == hi:
+            raise ConfigError(
+                f"[classify] {t.from_key} and {t.to_key} are both {lo!r}; "
+                f"set {t.to_key} different from {t.from_key} (it may be lower for a falling ramp)"
+            )
+        bounds.append((lo, hi))
+    return bounds
+
+
+def weight_matrix(config: ClassifyConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Weights ``W`` (3, K) and biases ``b`` (3,) in :class:`~hostage.enums.Stage` order."""
+    w = np.array([[getattr(config, t.weight_key(s)) for t in TERMS] for s in STAGES], dtype=float)
+    b = np.array([getattr(config, f"bias_{s.value}") for s in STAGES], dtype=float)
+    return w, b
+
+
+def evidence(values: Mapping[str, float], *, config: ClassifyConfig) -> dict[str, float]:
+    """Evidence of every term for one focus (NaN where the feature is missing or NaN).
+
+    Parameters
+    ----------
+    values : mapping of str to float
+        Feature values of one focus.
+    config : ClassifyConfig
+
+    Returns
+    -------
+    dict of str to float
+        Term name -> evidence in [0, 1], or NaN when not measurable.
+
+    Examples
+    --------
+    >>> from hostage.config import ClassifyConfig
+    >>> cfg = ClassifyConfig(rim_from=0.25, rim_to=0.75)
+    >>> evidence({"rim_completeness": 0.5}, config=cfg)["rim"]
+    0.5
+    """
+    out = {}
+    for t, (lo, hi) in zip(TERMS, term_bounds(config), strict=True):
+        x = float(values.get(t.feature, math.nan))
+        out[t.name] = math.nan if not math.isfinite(x) else min(1.0, max(0.0, (x - lo) / (hi - lo)))
+    return out
+
+
+def evidence_matrix(rows: Sequence[Mapping[str, float]], *, config: ClassifyConfig) -> np.ndarray:
+    """Evidence of many foci as an (N, K) array; missing features give 0 (the term drops out)."""
+    e = np.array([[evidence(r, config=config)[t.name] for t in TERMS] for r in rows], dtype=float)
+    return np.nan_to_num(e.reshape(len(rows), len(TERMS)), nan=0.0)
+
+
+def stage_probabilities(e: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Softmax of ``b + W e``: (..., K) evidence -> (..., 3) probabilities summing to 1."""
+    z = e @ w.T + b
+    z = z - z.max(axis=-1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(axis=-1, keepdims=True)
+
+
+def score_focus(values: Mapping[str, float], *, config: ClassifyConfig) -> FocusStage:
+    """Stage one focus from its feature values (see the module docstring).
+
+    Parameters
+    ----------
+    values : mapping of str to float
+        Feature values of one focus (names as in :data:`hostage.features.FAMILIES`).
+    config : ClassifyConfig
+
+    Returns
+    -------
+    FocusStage
+        Stage, scores summing to 1, confidence (the top score), reasons citing
+        the measured values, and flags (atypical, uncertain, abstained).
+    """
+    ev = evidence(values, config=config)
+    w, b = weight_matrix(config)
+    e = np.array([0.0 if math.isnan(ev[t.name]) else ev[t.name] for t in TERMS])
+    p = stage_probabilities(e, w, b)
+    order = np.argsort(-p, kind="stable")
+    top, runner = int(order[0]), int(order[1])
+    stage = STAGES[top]
+    scores = {s: float(p[i]) for i, s in enumerate(STAGES)}
+    # Order terms by how much they favour the chosen stage over the runner-up,
+    # measured from the ramp's midpoint (a term at 0 speaks *for* immaturity).
+    missing = [t for t in TERMS if math.isnan(ev[t.name])]
+    measured = [(i, t) for i, t in enumerate(TERMS) if not math.isnan(ev[t.name])]
+    support = {t.name: (w[top, i] - w[runner, i]) * (ev[t.name] - 0.5) for i, t in measured}
+    measured.sort(key=lambda it: -support[it[1].name])
+    reasons = [t.describe(float(values[t.feature]), ev[t.name]) for _, t in measured]
+    if missing:
+        reasons.append(
+            "not measurable on this focus: " + ", ".join(f"{t.sign} ({t.feature})" for t in missing)
+        )
+    reasons.extend(_context_reasons(values))
+
+    atypical = float(values.get("zonal_central_first", 0.0)) >= 0.5
+    if atypical:
+        ratio = float(values.get("zonal_periphery_center_ratio", math.nan))
+        reasons.insert(
+            0,
+            "atypical central-first mineralisation (periphery/centre density ratio "
+            f"{ratio:.2f}): HO matures from the periphery inwards; a dense centre is the "
+            "pattern of parosteal osteosarcoma, so this focus is never simply 'ready'",
+        )
+    abstained = len(missing) * 2 > len(TERMS)
+    confidence = float(p[top])
+    uncertain = abstained or confidence < config.min_confidence
+    if abstained:
+        reasons.insert(
+            0,
+            f"abstains: only {len(TERMS) - len(missing)} of {len(TERMS)} signs could be "
+            "measured, so the stage is a guess",
+        )
+    elif uncertain:
+        reasons.insert(
+            0,
+            f"uncertain: top score {confidence:.2f} is below min_confidence "
+            f"{config.min_confidence:.2f} (runner-up {STAGES[runner].value} {p[runner]:.2f})",
+        )
+    return FocusStage(
+        stage=stage,
+        scores=scores,
+        confidence=confidence,
+        reasons=tuple(reasons),
+        atypical=atypical,
+        uncertain=uncertain,
+        abstained=abstained,
+    )
+
+
+def _context_reasons(values: Mapping[str, float]) -> list[str]:
+    """Facts reported for context that do not enter the score (zonal pattern, relation to bone)."""
+    out = []
+    ratio = float(values.get("zonal_periphery_center_ratio", math.nan))
+    central = float(values.get("zonal_central_first", 0.0)) >= 0.5
+    if math.isfinite(ratio) and not central:
+        if ratio > 1.05:
+            out.append(f"peripheral (zonal) mineralisation, periphery/centre ratio {ratio:.2f}")
+        else:
+            out.append(f"no peripheral predominance, periphery/centre ratio {ratio:.2f}")
+    attached = float(values.get("bone_attached", math.nan))
+    dist = float(values.get("bone_distance_mm", math.nan))
+    if math.isfinite(attached) and attached >= 0.5:
+        out.append("attached to the native bone")
+    elif math.isfinite(dist):
+        out.append(f"separated from the native bone by {dist:.1f} mm")
+    return out

@@ -1,0 +1,215 @@
+"""Robust calls: re-measure each focus under small perturbations and see whether its stage holds.
+
+Four perturbed versions of every focus mask are measured with the public
+:func:`hostage.features.measure` and staged with the same rules:
+
+* ``threshold +N HU``: boundary voxels of the focus below
+  ``focus_grow_min_hu + N`` are dropped (a slightly stricter segmentation);
+* ``threshold -N HU``: voxels just outside the focus at or above
+  ``focus_grow_min_hu - N`` are added (a slightly looser one);
+* ``mask eroded`` / ``mask dilated`` by ``stability_mask_voxels`` voxels
+  (a face-connected structuring element, so the step is one voxel along each axis).
+
+``N`` is ``[classify] stability_threshold_hu``. The confidence becomes the top
+score times the fraction of the 5 measurements (original + 4) that agree on the
+stage, and the stages seen are recorded in ``FocusStage.perturbed_stages``. A
+perturbation that leaves fewer than 8 voxels is skipped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from ..enums import Stage
+from .rules import score_focus
+from .types import FocusStage
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..features import FocusFeatures
+    from ..io.volume import Volume
+    from ..segment import Segmentation
+    from ..segment.foci import Focus
+
+__all__ = ["check_stability", "perturbed_foci"]
+
+logger = logging.getLogger(__name__)
+
+_MIN_VOXELS = 8
+
+
+def _focus_from_mask(
+    volume: Volume, focus_id: int, full_mask: np.ndarray, offset: tuple[int, ...]
+) -> Focus:
+    from ..segment.foci import Focus
+
+    idx = np.argwhere(full_mask)
+    lo = idx.min(axis=0)
+    hi = idx.max(axis=0) + 1
+    bbox = tuple(slice(int(o + a), int(o + b)) for o, a, b in zip(offset, lo, hi, strict=True))
+    mask = full_mask[tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))].copy()
+    voxel_mm3 = float(np.prod(volume.spacing_zyx_mm))
+    centroid_idx = idx.mean(axis=0) + np.asarray(offset, dtype=float)
+    centroid = tuple(float(v) for v in np.asarray(volume.index_to_lps_mm(centroid_idx)).ravel())
+    return Focus(
+        id=focus_id,
+        bbox_zyx=bbox,  # type: ignore[arg-type]
+        mask=mask,
+        volume_mm3=float(idx.shape[0]) * voxel_mm3,
+        centroid_lps_mm=centroid,  # type: ignore[arg-type]
+    )
+
+
+def perturbed_foci(
+    volume: Volume,
+    focus: Focus,
+    seg: Segmentation,
+    *,
+    grow_min_hu: float,
+    threshold_hu: float,
+    mask_voxels: int,
+) -> list[tuple[str, Focus]]:
+    """Build the perturbed versions of one focus (see the module docstring).
+
+    Parameters
+    ----------
+    volume : Volume
+    focus : Focus
+    seg : Segmentation
+        Native bone, metal and other foci are never added to a grown mask.
+    grow_min_hu : float
+        The segmentation's low (grow) threshold in HU.
+    threshold_hu : float
+        Threshold perturbation in HU (applied up and down).
+    mask_voxels : int
+        Erosion/dilation steps in voxels.
+
+    Returns
+    -------
+    list of (str, Focus)
+        A description of each perturbation and the perturbed focus.
+    """
+    pad = max(mask_voxels, 1) + 1
+    shape = volume.hu.shape
+    lo = [max(s.start - pad, 0) for s in focus.bbox_zyx]
+    hi = [min(s.stop + pad, n) for s, n in zip(focus.bbox_zyx, shape, strict=True)]
+    box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    hu = np.asarray(volume.hu[box], dtype=np.float32)
+    mask = np.zeros(hu.shape, dtype=bool)
+    inner = tuple(slice(s.start - a, s.stop - a) for s, a in zip(focus.bbox_zyx, lo, strict=True))
+    mask[inner] = focus.mask
+    labels = seg.labels[box]
+    allowed = ~(seg.bone_mask[box] | seg.metal_mask[box] | ((labels != 0) & (labels != focus.id)))
+    struct = ndi.generate_binary_structure(3, 1)
+    boundary = mask & ~ndi.binary_erosion(mask, struct)
+    shell = ndi.binary_dilation(mask, struct) & ~mask & allowed
+
+    candidates = [
+        (f"threshold +{threshold_hu:g} HU", mask & ~(boundary & (hu < grow_min_hu + threshold_hu))),
+        (f"threshold -{threshold_hu:g} HU", mask | (shell & (hu >= grow_min_hu - threshold_hu))),
+    ]
+    if mask_voxels > 0:
+        candidates += [
+            (
+                f"mask eroded by {mask_voxels} voxel",
+                ndi.binary_erosion(mask, struct, iterations=mask_voxels),
+            ),
+            (
+                f"mask dilated by {mask_voxels} voxel",
+                mask | (ndi.binary_dilation(mask, struct, iterations=mask_voxels) & allowed),
+            ),
+        ]
+    out = []
+    for name, m in candidates:
+        if int(m.sum()) < _MIN_VOXELS:
+            logger.debug("focus %d: perturbation %r leaves too few voxels; skipped", focus.id, name)
+            continue
+        out.append((name, _focus_from_mask(volume, focus.id, m, tuple(lo))))
+    return out
+
+
+def check_stability(
+    volume: Volume,
+    seg: Segmentation,
+    features: Sequence[FocusFeatures],
+    stages: Sequence[FocusStage],
+    *,
+    config: Config,
+) -> list[FocusStage]:
+    """Re-stage every focus under small perturbations; lower the confidence of flips.
+
+    Parameters
+    ----------
+    volume : Volume
+    seg : Segmentation
+    features : sequence of FocusFeatures
+        Features of ``seg.foci``, same order.
+    stages : sequence of FocusStage
+        Their stages as classified.
+    config : Config
+        The whole config (segment threshold, feature settings, classify rules).
+
+    Returns
+    -------
+    list of FocusStage
+        The stages with ``perturbed_stages`` filled, confidence scaled by the
+        agreement and a reason naming any perturbation that changed the stage.
+        Returned unchanged when ``[classify] stability_checks`` is false.
+    """
+    from ..features import measure
+
+    ccfg = config.classify
+    if not ccfg.stability_checks:
+        return list(stages)
+    out = []
+    for focus, st in zip(seg.foci, stages, strict=True):
+        variants = perturbed_foci(
+            volume,
+            focus,
+            seg,
+            grow_min_hu=config.segment.focus_grow_min_hu,
+            threshold_hu=ccfg.stability_threshold_hu,
+            mask_voxels=ccfg.stability_mask_voxels,
+        )
+        seen: list[tuple[str, Stage]] = []
+        for name, pf in variants:
+            values = measure(volume, pf, seg, config=config.features).values
+            seen.append((name, score_focus(values, config=ccfg).stage))
+        out.append(_apply(st, seen, ccfg.min_confidence))
+    return out
+
+
+def _apply(st: FocusStage, seen: Sequence[tuple[str, Stage]], min_confidence: float) -> FocusStage:
+    """Fold the perturbed stages into `st` (confidence, flags, reasons)."""
+    if not seen:
+        return st
+    agree = 1 + sum(s == st.stage for _, s in seen)
+    fraction = agree / (1 + len(seen))
+    flips = [(n, s) for n, s in seen if s != st.stage]
+    reasons = list(st.reasons)
+    confidence = st.confidence * fraction
+    if flips:
+        what = "; ".join(f"{s.value} with {n}" for n, s in flips)
+        reasons.insert(
+            0,
+            f"unstable: the stage changes under small perturbations ({what}); "
+            f"confidence lowered to {confidence:.2f}",
+        )
+    else:
+        reasons.append(
+            f"stable: the same stage under all {len(seen)} perturbations "
+            "(threshold and mask changes)"
+        )
+    return dataclasses.replace(
+        st,
+        confidence=confidence,
+        reasons=tuple(reasons),
+        perturbed_stages=tuple(s for _, s in seen),
+        uncertain=st.uncertain or confidence < min_confidence,
+    )

@@ -1,0 +1,150 @@
+"""The stage rules: scores sum to 1, evidence ramps, reasons cite values, flags."""
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+from hostage.classify import TERMS, classify
+from hostage.classify.rules import evidence, score_focus, stage_probabilities, weight_matrix
+from hostage.config import ClassifyConfig, Config
+from hostage.enums import Stage
+from hostage.errors import ConfigError
+from hostage.features import FocusFeatures
+
+CFG = ClassifyConfig()
+
+# Hand-written, textbook-like feature sets (DOMAIN.md table), not phantom measurements.
+MATURE = {
+    "rim_completeness": 0.93,
+    "texture_connectivity_density_per_mm3": 0.9,
+    "rim_fat_fraction": 0.3,
+    "margin_sharpness_ratio": 0.95,
+    "density_p90_hu": 1250.0,
+    "zonal_periphery_center_ratio": 1.8,
+    "zonal_central_first": 0.0,
+    "bone_attached": 0.0,
+    "bone_distance_mm": 4.2,
+}
+IMMATURE = {
+    "rim_completeness": 0.5,
+    "texture_connectivity_density_per_mm3": 0.2,
+    "rim_fat_fraction": 0.05,
+    "margin_sharpness_ratio": 0.55,
+    "density_p90_hu": 620.0,
+}
+AMORPHOUS = {
+    "rim_completeness": 0.02,
+    "texture_connectivity_density_per_mm3": 0.0,
+    "rim_fat_fraction": 0.0,
+    "margin_sharpness_ratio": 0.15,
+    "density_p90_hu": 280.0,
+}
+
+
+@pytest.mark.parametrize(
+    ("values", "stage"),
+    [(MATURE, Stage.MATURE), (IMMATURE, Stage.IMMATURE), (AMORPHOUS, Stage.AMORPHOUS)],
+)
+def test_textbook_foci_get_their_stage_and_scores_sum_to_one(values, stage):
+    st = classify(FocusFeatures(focus_id=1, values=values), config=CFG)
+    assert st.stage is stage
+    assert math.isclose(sum(st.scores.values()), 1.0, abs_tol=1e-9)
+    assert st.confidence == pytest.approx(st.scores[stage])
+    assert st.scores[stage] == max(st.scores.values())
+
+
+def test_reasons_cite_the_measured_values():
+    st = score_focus(MATURE, config=CFG)
+    text = " | ".join(st.reasons)
+    assert "continuous cortical rim over 93 % of the surface" in text
+    assert "connectivity density 0.90 /mm³" in text
+    assert "90th percentile 1250 HU" in text
+    assert "0.95 × the sharpness" in text
+    assert "separated from the native bone by 4.2 mm" in text
+    assert "peripheral (zonal) mineralisation, periphery/centre ratio 1.80" in text
+    amorph = " | ".join(score_focus(AMORPHOUS, config=CFG).reasons)
+    assert "no trabecular network inside (connectivity density 0.00 /mm³)" in amorph
+    assert "no cortical rim (a dense shell over only 2 % of the surface)" in amorph
+
+
+def test_first_reason_supports_the_chosen_stage():
+    # rim carries the largest mature-vs-immature weight difference at full evidence
+    assert score_focus(MATURE, config=CFG).reasons[0].startswith("continuous cortical rim")
+    assert score_focus(AMORPHOUS, config=CFG).reasons[0].startswith(("no ", "faint", "ill-defined"))
+
+
+@pytest.mark.parametrize("term", TERMS, ids=lambda t: t.name)
+def test_evidence_is_a_clipped_linear_ramp(term):
+    lo, hi = getattr(CFG, term.from_key), getattr(CFG, term.to_key)
+    for x, expected in [
+        (lo - abs(hi - lo), 0.0),
+        (lo, 0.0),
+        ((lo + hi) / 2, 0.5),
+        (hi, 1.0),
+        (hi + abs(hi - lo), 1.0),
+    ]:
+        assert evidence({term.feature: x}, config=CFG)[term.name] == pytest.approx(expected)
+    assert math.isnan(evidence({}, config=CFG)[term.name])
+
+
+@pytest.mark.parametrize("term", TERMS, ids=lambda t: t.name)
+def test_each_sign_moves_the_focus_towards_mature(term):
+    """More of any maturity sign never lowers the mature score (default weights are ordinal)."""
+    base = dict(IMMATURE)
+    lo, hi = getattr(CFG, term.from_key), getattr(CFG, term.to_key)
+    p_lo = score_focus({**base, term.feature: lo}, config=CFG).scores[Stage.MATURE]
+    p_hi = score_focus({**base, term.feature: hi}, config=CFG).scores[Stage.MATURE]
+    assert p_hi > p_lo
+
+
+def test_weights_are_read_from_the_config():
+    w, b = weight_matrix(CFG)
+    assert w.shape == (3, len(TERMS))
+    assert w[2, 0] == CFG.weight_rim_mature
+    assert b[1] == CFG.bias_immature
+    p = stage_probabilities(np.zeros(len(TERMS)), w, b)
+    np.testing.assert_allclose(p, np.exp(b) / np.exp(b).sum())
+
+
+def test_a_user_config_changes_the_call():
+    strict = Config.from_dict({"classify": {"bias_mature": -40.0}}).classify
+    assert score_focus(MATURE, config=strict).stage is not Stage.MATURE
+
+
+def test_central_first_mineralisation_is_atypical_and_said_first():
+    st = score_focus(
+        {**MATURE, "zonal_central_first": 1.0, "zonal_periphery_center_ratio": 0.6}, config=CFG
+    )
+    assert st.atypical
+    assert re.match(
+        r"atypical central-first mineralisation \(periphery/centre density ratio 0\.60\)",
+        st.reasons[0],
+    )
+
+
+def test_missing_features_drop_out_and_too_few_abstain():
+    partial = {k: v for k, v in MATURE.items() if k != "rim_fat_fraction"}
+    st = score_focus(partial, config=CFG)
+    assert not st.abstained
+    assert any("not measurable on this focus: fatty marrow" in r for r in st.reasons)
+    few = {"density_p90_hu": 1250.0, "rim_completeness": float("nan")}
+    st = score_focus(few, config=CFG)
+    assert st.abstained and st.uncertain and st.readiness_ambiguous
+    assert st.reasons[0] == "abstains: only 1 of 5 signs could be measured, so the stage is a guess"
+
+
+def test_low_top_score_is_uncertain_and_says_so():
+    cfg = ClassifyConfig(min_confidence=0.99)
+    st = score_focus(IMMATURE, config=cfg)
+    assert st.uncertain
+    assert re.match(
+        r"uncertain: top score 0\.\d\d is below min_confidence 0\.99 \(runner-up \w+ 0\.\d\d\)",
+        st.reasons[0],
+    )
+
+
+def test_equal_ramp_ends_are_a_config_error():
+    with pytest.raises(ConfigError, match=r"rim_from and rim_to are both 0\.5"):
+        score_focus(MATURE, config=ClassifyConfig(rim_from=0.5, rim_to=0.5))
