@@ -63,3 +63,56 @@ def test_bad_prior_exits_2(tmp_path, capsys):
     assert not out.exists()
     assert main(["stage", str(tmp_path), "--out", str(out), "--prior", str(tmp_path / "nope")]) == 2
     assert "no such file or folder" in capsys.readouterr().err
+
+
+def _result():
+    import numpy as np
+
+    from hostage.classify import classify, resection
+    from hostage.config import Config
+    from hostage.features import FocusFeatures
+    from hostage.io.volume import Volume
+    from hostage.result import StudyResult
+    from hostage.segment.foci import Focus
+
+    vol = Volume(
+        hu=np.zeros((4, 4, 4), np.int16),
+        spacing_zyx_mm=(2.0, 0.5, 0.5),
+        origin_lps_mm=(-10.0, 20.0, 30.0),
+        study_instance_uid="1.2.3",
+    )
+    focus = Focus(
+        id=3,
+        bbox_zyx=(slice(0, 2),) * 3,
+        mask=np.ones((2, 2, 2), bool),
+        volume_mm3=1234.4,
+        centroid_lps_mm=(1.25, -2.5, 40.0),
+    )
+    feats = FocusFeatures(
+        focus_id=3,
+        values={
+            "rim_completeness": 0.91,
+            "texture_connectivity_density_per_mm3": 0.9,
+            "rim_fat_fraction": 0.3,
+            "margin_sharpness_ratio": 0.9,
+            "density_p90_hu": 1300.0,
+        },
+    )
+    st = classify(feats, config=Config().classify)
+    return StudyResult.from_parts(
+        vol, [focus], [feats], [st], resection([st], foci=[focus]), config=Config()
+    )
+
+
+def test_summary_has_one_line_per_focus_the_verdict_and_the_disclaimer():
+    from hostage.cli.stage import DISCLAIMER, summarize
+
+    lines = summarize(_result()).splitlines()
+    assert lines[0] == "study 1.2.3: 1 focus"
+    assert re.fullmatch(
+        r"  focus  3  mature     confidence 0\.\d\d      1234 mm³  at LPS \(1\.2, -2\.5, 40\.0\) mm  "
+        r"continuous cortical rim over 91 % of the surface",
+        lines[1],
+    ), lines[1]
+    assert lines[2:4] == ["resection: ready", "  - the only focus is mature"]
+    assert lines[-1] == DISCLAIMER

@@ -1,0 +1,132 @@
+"""Perturbed foci (threshold ±N HU, mask ±1 voxel) and how flips lower the confidence."""
+
+import numpy as np
+import pytest
+
+from hostage.classify.stability import _apply, perturbed_foci
+from hostage.classify.types import FocusStage
+from hostage.enums import Stage
+from hostage.io.volume import Volume
+from hostage.segment import ReferenceTissues, Segmentation
+from hostage.segment.foci import Focus
+
+A, IM, M = Stage.AMORPHOUS, Stage.IMMATURE, Stage.MATURE
+
+
+def _world(spacing):
+    hu = np.zeros((12, 12, 12), np.float32)
+    hu[4:8, 4:8, 4:8] = 400.0  # the focus: a 4-voxel cube
+    hu[4:8, 4:8, 3] = 145.0  # faint layer just outside one face: joins at -20 HU only
+    hu[4:8, 4:8, 8] = 100.0  # too faint on the other side
+    hu[4, 4:8, 4:8] = 140.0  # faint boundary face inside the focus: leaves at +20 HU
+    vol = Volume(hu=hu, spacing_zyx_mm=spacing)
+    mask = np.zeros(hu.shape, bool)
+    mask[4:8, 4:8, 4:8] = True
+    labels = mask.astype(np.int32)
+    focus = Focus(
+        id=1,
+        bbox_zyx=(slice(4, 8),) * 3,
+        mask=np.ones((4, 4, 4), bool),
+        volume_mm3=64 * float(np.prod(spacing)),
+        centroid_lps_mm=tuple(vol.index_to_lps_mm([5.5, 5.5, 5.5]).tolist()),
+    )
+    nan = float("nan")
+    seg = Segmentation(
+        body_mask=np.ones(hu.shape, bool),
+        bone_mask=np.zeros(hu.shape, bool),
+        metal_mask=np.zeros(hu.shape, bool),
+        labels=labels,
+        foci=(focus,),
+        reference=ReferenceTissues(
+            muscle_hu=50.0, fat_hu=-100.0, cortex_hu=nan, noise_hu=nan, edge_width_mm=nan
+        ),
+    )
+    return vol, seg, focus
+
+
+@pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (3.0, 0.7, 0.7)])
+def test_perturbed_masks_are_the_documented_ones(spacing):
+    vol, seg, focus = _world(spacing)
+    out = dict(perturbed_foci(vol, focus, seg, grow_min_hu=130.0, threshold_hu=20.0, mask_voxels=1))
+    assert list(out) == [
+        "threshold +20 HU",
+        "threshold -20 HU",
+        "mask eroded by 1 voxel",
+        "mask dilated by 1 voxel",
+    ]
+    voxel = float(np.prod(spacing))
+    assert out["threshold +20 HU"].mask.sum() == 64 - 16  # the 140 HU face leaves
+    assert out["threshold +20 HU"].bbox_zyx[0] == slice(5, 8)
+    assert out["threshold -20 HU"].mask.sum() == 64 + 16  # the 145 HU layer joins, 100 HU does not
+    assert out["threshold -20 HU"].bbox_zyx[2] == slice(3, 8)
+    assert out["mask eroded by 1 voxel"].mask.sum() == 8
+    assert out["mask dilated by 1 voxel"].mask.sum() == 64 + 6 * 16
+    for f in out.values():
+        assert f.id == 1
+        assert f.volume_mm3 == pytest.approx(f.mask.sum() * voxel)
+    # the centroid of the dilated cube stays at the cube centre, in LPS mm
+    np.testing.assert_allclose(
+        out["mask dilated by 1 voxel"].centroid_lps_mm, focus.centroid_lps_mm
+    )
+
+
+def test_dilation_never_takes_native_bone_or_other_foci():
+    vol, seg, focus = _world((1.0, 1.0, 1.0))
+    bone = np.zeros(vol.hu.shape, bool)
+    bone[8, :, :] = True
+    labels = seg.labels.copy()
+    labels[4:8, 4:8, 8] = 2
+    seg2 = Segmentation(
+        body_mask=seg.body_mask,
+        bone_mask=bone,
+        metal_mask=seg.metal_mask,
+        labels=labels,
+        foci=seg.foci,
+        reference=seg.reference,
+    )
+    out = dict(
+        perturbed_foci(vol, focus, seg2, grow_min_hu=130.0, threshold_hu=20.0, mask_voxels=1)
+    )
+    assert (
+        out["mask dilated by 1 voxel"].mask.sum() == 64 + 4 * 16
+    )  # +z face is bone, +x face focus 2
+    assert out["mask dilated by 1 voxel"].bbox_zyx[0] == slice(3, 8)
+
+
+def _stage(stage, p):
+    rest = (1 - p) / 2
+    return FocusStage(
+        stage=stage, scores={s: (p if s is stage else rest) for s in Stage}, confidence=p
+    )
+
+
+def test_flip_lowers_confidence_and_is_said_first():
+    st = _apply(
+        _stage(M, 0.9),
+        [
+            ("threshold +20 HU", M),
+            ("mask eroded by 1 voxel", IM),
+            ("mask dilated by 1 voxel", M),
+            ("threshold -20 HU", M),
+        ],
+        0.5,
+    )
+    assert st.confidence == pytest.approx(0.9 * 4 / 5)
+    assert st.unstable and st.readiness_ambiguous
+    assert st.reasons[0] == (
+        "unstable: the stage changes under small perturbations "
+        "(immature with mask eroded by 1 voxel); confidence lowered to 0.72"
+    )
+
+
+def test_stable_focus_keeps_its_confidence():
+    st = _apply(_stage(IM, 0.8), [("a", IM), ("b", IM)], 0.5)
+    assert st.confidence == pytest.approx(0.8)
+    assert not st.unstable and not st.readiness_ambiguous
+    assert (
+        st.reasons[-1]
+        == "stable: the same stage under all 2 perturbations (threshold and mask changes)"
+    )
+    # immature <-> amorphous flips lower the confidence but do not touch readiness
+    st = _apply(_stage(IM, 0.8), [("a", A), ("b", IM)], 0.5)
+    assert st.unstable and not st.readiness_ambiguous
