@@ -153,6 +153,42 @@ class SegmentConfig:
     metal_min_hu: float = param(
         2500.0, "Voxels above this HU are metal (implants) and never part of a focus.", min=0
     )
+    coarse_voxel_mm: float = param(
+        2.0,
+        "Whole-volume steps run on block means of about this size (mm); foci are refined at full resolution.",
+        min=0,
+        min_exclusive=True,
+    )
+    focus_smooth_mm: float = param(
+        0.7, "Gaussian smoothing (mm) of each candidate crop before thresholding.", min=0
+    )
+    native_min_length_mm: float = param(
+        90.0,
+        "A dense structure spanning at least this many mm in z (or the whole scan) is native skeleton.",
+        min=0,
+    )
+    native_erode_mm: float = param(
+        4.0,
+        "Erosion (mm) that separates foci fused to bone from the native skeleton's core.",
+        min=0,
+    )
+    tubular_min_elongation: float = param(
+        4.0,
+        "Candidates at least this elongated and thin (see tubular_max_diameter_mm) are vessels, not foci.",
+        min=1,
+    )
+    tubular_max_diameter_mm: float = param(
+        14.0, "Largest thickness (mm) of a tubular candidate rejected as a vessel.", min=0
+    )
+    metal_min_volume_mm3: float = param(
+        20.0, "Metal components smaller than this (mm³) are ignored (noise, dense specks).", min=0
+    )
+    metal_exclusion_mm: float = param(
+        5.0, "Candidates within this distance (mm) of metal are dropped (blooming, streaks).", min=0
+    )
+    edge_max_profiles: int = param(
+        4000, "Most cortex boundary profiles sampled for the scanner edge width.", min=10
+    )
 
 
 @dataclass(**_FROZEN)
@@ -173,6 +209,75 @@ class FeatureConfig:
     )
     texture_bin_width_hu: float = param(
         50.0, "Fixed HU bin width for co-occurrence texture.", min=0, min_exclusive=True
+    )
+    mineral_min_hu: float = param(
+        200.0, "density_mineral_fraction counts focus voxels at or above this HU.", min=-1000
+    )
+    mesh_smooth_mm: float = param(
+        0.7,
+        "Gaussian smoothing (mm) of the focus mask before its surface is triangulated.",
+        min=0,
+    )
+    profile_step_mm: float = param(
+        0.25, "Sampling step (mm) of HU profiles along surface normals.", min=0, min_exclusive=True
+    )
+    margin_inside_mm: float = param(
+        3.0, "Margin profiles start this far (mm) inside the focus surface.", min=0
+    )
+    margin_outside_mm: float = param(
+        6.0, "Margin profiles end this far (mm) outside the focus surface.", min=0, min_exclusive=True
+    )
+    margin_base_mm: float = param(
+        2.0,
+        "The last this-many mm of a margin profile give the outside (soft tissue) level.",
+        min=0,
+        min_exclusive=True,
+    )
+    margin_max_normal_z: float = param(
+        0.5,
+        "Margin profiles use surface normals with |n_z| at most this (in-plane edges; thick slices blur z).",
+        min=0,
+        max=1,
+    )
+    texture_smooth_mm: float = param(
+        0.5,
+        "Gaussian smoothing (mm) before the bone/marrow phases, fat fraction and zonal excess.",
+        min=0,
+    )
+    texture_bone_min_hu: float = param(
+        250.0, "Bone phase of the trabecular texture: smoothed HU at or above this.", min=-1000
+    )
+    texture_grid_mm: float = param(
+        1.0,
+        "Isotropic grid (mm) the crop is resampled to for co-occurrence texture and anisotropy.",
+        min=0,
+        min_exclusive=True,
+    )
+    glcm_min_hu: float = param(-200.0, "Lowest HU of the co-occurrence bins (lower values clip).")
+    glcm_max_hu: float = param(2000.0, "Highest HU of the co-occurrence bins (higher values clip).")
+    texture_max_reliable_spacing_mm: float = param(
+        1.0,
+        "texture_reliable is 1 only when the largest voxel dimension (mm) is at most this.",
+        min=0,
+        min_exclusive=True,
+    )
+    zonal_min_excess_hu: float = param(
+        20.0,
+        "Floor (HU) of the centre's mineral excess in zonal_periphery_center_ratio.",
+        min=0,
+        min_exclusive=True,
+    )
+    zonal_central_factor: float = param(
+        1.5, "zonal_central_first: centre excess must be at least this × periphery excess.", min=1
+    )
+    zonal_central_min_hu: float = param(
+        100.0, "zonal_central_first: centre excess over muscle must also be at least this (HU).", min=0
+    )
+    bone_attach_max_mm: float = param(
+        1.5, "A focus is attached to native bone when the gap is at most this (mm).", min=0
+    )
+    metal_streak_mm: float = param(
+        30.0, "Foci within this distance (mm) of metal are flagged as in its streak zone.", min=0
     )
 
 
@@ -271,6 +376,12 @@ class ClassifyConfig:
     bias_amorphous: float = param(0.0, "Baseline log-odds of the amorphous stage.")
     bias_immature: float = param(-1.5, "Baseline log-odds of the immature stage.")
     bias_mature: float = param(-5.5, "Baseline log-odds of the mature stage.")
+    metal_confidence_factor: float = param(
+        0.8,
+        "Confidence of a focus inside a metal streak zone is multiplied by this.",
+        min=0,
+        max=1,
+    )
     stability_checks: bool = param(
         True,
         "Re-measure each focus under small perturbations (threshold, mask) and lower the "

@@ -11,7 +11,10 @@ outline, organised trabecular bone with fatty marrow and sharp margins):
 
 with ``from``/``to`` set in ``[classify]`` (``rim_from``, ``rim_to``, ...). A
 feature that is not defined for the focus (NaN, e.g. no rim on a focus too small
-to have one) gives :math:`e_k = 0` in every stage, i.e. the term drops out.
+to have one), or that its family flags as unreliable at this voxel size
+(``texture_reliable = 0`` for the trabecular term), is *not measurable*: it
+gets the ramp midpoint :math:`e_k = 1/2`, "no evidence either way", rather
+than 0, which would read as "the sign is absent".
 
 The score of stage :math:`s` is a weighted sum plus a baseline,
 :math:`z_s = b_s + \sum_k w_{s,k} e_k` (``weight_<term>_<stage>``,
@@ -112,6 +115,8 @@ class EvidenceTerm:
         The imaging sign, for documentation.
     describe : callable
         ``describe(value, evidence) -> str``: the reason sentence.
+    reliable_flag : str or None
+        A boolean feature; when it is 0 the term is not measurable on this scan.
     """
 
     name: str
@@ -119,6 +124,7 @@ class EvidenceTerm:
     unit_suffix: str
     sign: str
     describe: Callable[[float, float], str]
+    reliable_flag: str | None = None
 
     @property
     def from_key(self) -> str:
@@ -150,6 +156,7 @@ TERMS: tuple[EvidenceTerm, ...] = (
         unit_suffix="_per_mm3",
         sign="organised cancellous bone (trabecular network)",
         describe=_trabecular,
+        reliable_flag="texture_reliable",
     ),
     EvidenceTerm(
         name="marrow",
@@ -203,7 +210,7 @@ def weight_matrix(config: ClassifyConfig) -> tuple[np.ndarray, np.ndarray]:
 
 
 def evidence(values: Mapping[str, float], *, config: ClassifyConfig) -> dict[str, float]:
-    """Evidence of every term for one focus (NaN where the feature is missing or NaN).
+    """Evidence of every term for one focus (NaN where not measurable).
 
     Parameters
     ----------
@@ -226,14 +233,16 @@ def evidence(values: Mapping[str, float], *, config: ClassifyConfig) -> dict[str
     out = {}
     for t, (lo, hi) in zip(TERMS, term_bounds(config), strict=True):
         x = float(values.get(t.feature, math.nan))
+        if t.reliable_flag is not None and float(values.get(t.reliable_flag, 1.0)) < 0.5:
+            x = math.nan
         out[t.name] = math.nan if not math.isfinite(x) else min(1.0, max(0.0, (x - lo) / (hi - lo)))
     return out
 
 
 def evidence_matrix(rows: Sequence[Mapping[str, float]], *, config: ClassifyConfig) -> np.ndarray:
-    """Evidence of many foci as an (N, K) array; missing features give 0 (the term drops out)."""
+    """Evidence of many foci as an (N, K) array; unmeasurable terms get the midpoint 0.5."""
     e = np.array([[evidence(r, config=config)[t.name] for t in TERMS] for r in rows], dtype=float)
-    return np.nan_to_num(e.reshape(len(rows), len(TERMS)), nan=0.0)
+    return np.nan_to_num(e.reshape(len(rows), len(TERMS)), nan=0.5)
 
 
 def stage_probabilities(e: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -261,7 +270,7 @@ def score_focus(values: Mapping[str, float], *, config: ClassifyConfig) -> Focus
     """
     ev = evidence(values, config=config)
     w, b = weight_matrix(config)
-    e = np.array([0.0 if math.isnan(ev[t.name]) else ev[t.name] for t in TERMS])
+    e = np.array([0.5 if math.isnan(ev[t.name]) else ev[t.name] for t in TERMS])
     p = stage_probabilities(e, w, b)
     order = np.argsort(-p, kind="stable")
     top, runner = int(order[0]), int(order[1])
@@ -274,10 +283,14 @@ def score_focus(values: Mapping[str, float], *, config: ClassifyConfig) -> Focus
     support = {t.name: (w[top, i] - w[runner, i]) * (ev[t.name] - 0.5) for i, t in measured}
     measured.sort(key=lambda it: -support[it[1].name])
     reasons = [t.describe(float(values[t.feature]), ev[t.name]) for _, t in measured]
-    if missing:
-        reasons.append(
-            "not measurable on this focus: " + ", ".join(f"{t.sign} ({t.feature})" for t in missing)
-        )
+    for t in missing:
+        if t.reliable_flag is not None and float(values.get(t.reliable_flag, 1.0)) < 0.5:
+            reasons.append(
+                f"{t.sign} not assessed: the voxels of this scan are too large for it "
+                f"({t.reliable_flag} = 0)"
+            )
+        else:
+            reasons.append(f"{t.sign} not measurable on this focus ({t.feature} undefined)")
     reasons.extend(_context_reasons(values))
 
     atypical = float(values.get("zonal_central_first", 0.0)) >= 0.5
@@ -291,6 +304,13 @@ def score_focus(values: Mapping[str, float], *, config: ClassifyConfig) -> Focus
         )
     abstained = len(missing) * 2 > len(TERMS)
     confidence = float(p[top])
+    if float(values.get("metal_streak_zone", 0.0)) >= 0.5:
+        confidence *= config.metal_confidence_factor
+        dist = float(values.get("metal_distance_mm", math.nan))
+        reasons.append(
+            f"near metal ({dist:.0f} mm): implant streaks may bias these measures, "
+            f"confidence × {config.metal_confidence_factor:.2f}"
+        )
     uncertain = abstained or confidence < config.min_confidence
     if abstained:
         reasons.insert(

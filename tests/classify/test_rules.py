@@ -128,7 +128,10 @@ def test_missing_features_drop_out_and_too_few_abstain():
     partial = {k: v for k, v in MATURE.items() if k != "rim_fat_fraction"}
     st = score_focus(partial, config=CFG)
     assert not st.abstained
-    assert any("not measurable on this focus: fatty marrow" in r for r in st.reasons)
+    assert (
+        "fatty marrow between the trabeculae not measurable on this focus (rim_fat_fraction undefined)"
+        in st.reasons
+    )
     few = {"density_p90_hu": 1250.0, "rim_completeness": float("nan")}
     st = score_focus(few, config=CFG)
     assert st.abstained and st.uncertain and st.readiness_ambiguous
@@ -148,3 +151,32 @@ def test_low_top_score_is_uncertain_and_says_so():
 def test_equal_ramp_ends_are_a_config_error():
     with pytest.raises(ConfigError, match=r"rim_from and rim_to are both 0\.5"):
         score_focus(MATURE, config=ClassifyConfig(rim_from=0.5, rim_to=0.5))
+
+
+def test_unreliable_texture_is_not_read_as_absent_trabeculae():
+    coarse = {**MATURE, "texture_reliable": 0.0, "texture_connectivity_density_per_mm3": 0.0}
+    st = score_focus(coarse, config=CFG)
+    assert evidence(coarse, config=CFG)["trabecular"] != evidence(coarse, config=CFG)["trabecular"]
+    assert st.stage is Stage.MATURE
+    # not assessable sits between "absent" and "present"
+    absent = score_focus({**MATURE, "texture_connectivity_density_per_mm3": 0.0}, config=CFG)
+    assert (
+        absent.scores[Stage.MATURE]
+        < st.scores[Stage.MATURE]
+        < score_focus(MATURE, config=CFG).scores[Stage.MATURE]
+    )
+    assert (
+        "organised cancellous bone (trabecular network) not assessed: the voxels of this scan "
+        "are too large for it (texture_reliable = 0)"
+    ) in st.reasons
+
+
+def test_metal_streak_zone_lowers_confidence_and_says_why():
+    plain = score_focus(MATURE, config=CFG)
+    near = score_focus({**MATURE, "metal_streak_zone": 1.0, "metal_distance_mm": 12.4}, config=CFG)
+    assert near.confidence == pytest.approx(plain.confidence * CFG.metal_confidence_factor)
+    assert near.scores == plain.scores
+    assert (
+        "near metal (12 mm): implant streaks may bias these measures, confidence × 0.80"
+        in near.reasons
+    )
