@@ -195,6 +195,11 @@ def _with_prior(
                 f"focus {focus.id} changed mean density by {dens - old_dens:+.0f} HU since "
                 f"the prior study ({old_dens:.0f} -> {dens:.0f} HU)"
             )
+            if growth < -config.prior_max_growth_fraction and dens < old_dens:
+                changes.append(
+                    f"focus {focus.id} is smaller and less dense than before: partial "
+                    "resorption or fragmentation can mean infection"
+                )
     if changes:
         return ResectionVerdict(
             status=Resection.NOT_READY,

@@ -187,3 +187,15 @@ def test_prior_error_result_is_refused():
     bad = StudyResult.from_error("unreadable", study_key="p", source="p")
     with pytest.raises(ValueError, match=r"prior study 'p' has status 'error' \(unreadable\)"):
         resection([st(M)], foci=[focus(1, (0, 0, 0), 1)], prior=bad)
+
+
+def test_prior_resorption_mentions_infection():
+    prior = prior_result([((0.0, 0.0, 0.0), 1000.0, 700.0)])
+    feats = [FocusFeatures(focus_id=1, values={"density_mean_hu": 450.0})]
+    v = resection([st(M)], foci=[focus(1, (1, 0, 0), 600.0)], features=feats, prior=prior)
+    assert v.status is Resection.NOT_READY
+    assert "focus 1 shrank by 40 % since the prior study (1000 -> 600 mm³)" in v.reasons
+    assert (
+        "focus 1 is smaller and less dense than before: partial resorption or fragmentation "
+        "can mean infection"
+    ) in v.reasons
