@@ -16,6 +16,7 @@ make_phantom(...) -> Phantom
 from __future__ import annotations
 
 from ._version import __version__
+from .batch import batch
 from .config import Config, load_config
 from .enums import Resection, Stage, Status
 from .errors import (
@@ -44,6 +45,7 @@ __all__ = [
     "StudyResult",
     "Volume",
     "__version__",
+    "batch",
     "load",
     "load_config",
     "stage",

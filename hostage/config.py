@@ -428,6 +428,12 @@ class BatchConfig:
         "A study whose worker process dies this many times (crash, out of memory) gets an error result.",
         min=1,
     )
+    scheduler_timeout_s: float = param(
+        10.0,
+        "Seconds to wait for a Dask scheduler (--scheduler) to answer before giving up.",
+        min=0,
+        min_exclusive=True,
+    )
 
 
 @dataclass(**_FROZEN)

@@ -1,0 +1,447 @@
+"""hostage.batch and ``hostage batch``: statuses, exit codes, crash isolation, resume, Dask.
+
+Every study here is a real DICOM series written with pydicom (or a real junk
+file), staged by real worker processes. The worker-crash test uses the
+documented test-only hook ``HOSTAGE_TEST_CRASH_STUDY`` (hostage.batch.CRASH_TEST_ENV),
+which makes the worker process of the named study end itself with ``os._exit``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, generate_uid
+
+import hostage
+from hostage.batch import CRASH_TEST_ENV, Progress, StudyTask, _fmt_s, run_study
+from hostage.cli import main
+from hostage.config import Config
+from hostage.enums import Status
+from hostage.result import StudyResult
+
+PATIENT_NAME = "Doe^Janet"  # must never appear in hostage.log or in file names
+OUTPUTS = "json,csv"  # keep the tests fast: no html/labels/seg/sr
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cli_logging():
+    """main() binds a stderr handler to the test's captured stream; drop it afterwards."""
+    yield
+    lg = logging.getLogger("hostage")
+    lg.handlers[:] = []
+    lg.setLevel(logging.NOTSET)
+    lg.propagate = True
+
+
+# --------------------------------------------------------------------------- real DICOM
+def _volume_hu(shape_zyx: tuple[int, int, int], rng: np.random.Generator) -> np.ndarray:
+    """A small CT-like volume: air, a soft-tissue cylinder, a bone rod, one dense focus."""
+    nz, ny, nx = shape_zyx
+    yy, xx = np.mgrid[:ny, :nx]
+    r_body = np.hypot(yy - ny / 2, xx - nx / 2)
+    hu = np.full(shape_zyx, -1000.0)
+    hu[:, r_body < nx * 0.42] = 40.0
+    hu[:, np.hypot(yy - ny / 2, xx - nx * 0.35) < nx * 0.08] = 1100.0  # bone rod
+    zz = np.arange(nz)[:, None, None]
+    focus = np.hypot(np.hypot(zz - nz / 2, yy - ny / 2) / 1.0, xx - nx * 0.68) < nx * 0.1
+    hu[focus] = 700.0
+    hu += rng.normal(0, 8, shape_zyx)
+    return np.round(hu).astype(np.int16)
+
+
+def write_series(
+    folder: Path,
+    *,
+    seed: int,
+    study_uid: str | None = None,
+    modality: str = "CT",
+    shape_zyx: tuple[int, int, int] = (12, 48, 48),
+    spacing_zyx_mm: tuple[float, float, float] = (2.0, 1.0, 1.0),
+    skip_slice: int | None = None,
+) -> str:
+    """Write one axial series, one file per slice (shuffled, extension-less names)."""
+    rng = np.random.default_rng(seed)
+    hu = _volume_hu(shape_zyx, rng)
+    study_uid = study_uid or generate_uid()
+    series_uid = generate_uid()
+    folder.mkdir(parents=True, exist_ok=True)
+    dz, dy, dx = spacing_zyx_mm
+    order = rng.permutation(shape_zyx[0])
+    for z in range(shape_zyx[0]):
+        if z == skip_slice:
+            continue
+        meta = FileMetaDataset()
+        sop_class = CTImageStorage if modality == "CT" else MRImageStorage
+        meta.MediaStorageSOPClassUID = sop_class
+        meta.MediaStorageSOPInstanceUID = generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = Dataset()
+        ds.file_meta = meta
+        ds.SOPClassUID = sop_class
+        ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+        ds.StudyInstanceUID = study_uid
+        ds.SeriesInstanceUID = series_uid
+        ds.FrameOfReferenceUID = study_uid + ".1"
+        ds.Modality = modality
+        ds.PatientName = PATIENT_NAME
+        ds.PatientID = "batch-test"
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+        ds.SeriesNumber = 1
+        ds.InstanceNumber = z + 1
+        ds.Rows, ds.Columns = shape_zyx[1], shape_zyx[2]
+        ds.PixelSpacing = [f"{dy:g}", f"{dx:g}"]
+        ds.SliceThickness = f"{dz:g}"
+        ds.ImagePositionPatient = ["-24", "-24", f"{z * dz:g}"]
+        ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
+        ds.PixelRepresentation = 1
+        if modality == "CT":
+            ds.RescaleSlope, ds.RescaleIntercept, ds.RescaleType = "1", "0", "HU"
+        ds.PixelData = hu[z].astype("<i2").tobytes()
+        ds.save_as(folder / f"im{order[z]:04d}", enforce_file_format=True)
+    return study_uid
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Good and bad study folders, each its own INPUT; keys are the expected study keys."""
+    root = tmp_path_factory.mktemp("studies")
+    paths: dict[str, Path] = {}
+    for i in range(2):
+        uid = write_series(root / f"good{i}", seed=i, study_uid=f"1.2.826.0.1.3680043.99.{i + 1}")
+        paths[uid] = root / f"good{i}"
+    uid = write_series(root / "trunc", seed=10, study_uid="1.2.826.0.1.3680043.99.10")
+    victim = sorted((root / "trunc").iterdir())[3]
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
+    paths[uid] = root / "trunc"
+    uid = write_series(root / "mr", seed=11, modality="MR", study_uid="1.2.826.0.1.3680043.99.11")
+    paths[uid] = root / "mr"
+    uid = write_series(root / "gap", seed=12, skip_slice=5, study_uid="1.2.826.0.1.3680043.99.12")
+    paths[uid] = root / "gap"
+    junk = root / "junk"
+    junk.mkdir()
+    (junk / "notes.txt").write_text("not an image\n")
+    (junk / "IM0001").write_bytes(b"\x00" * 300)
+    paths["junk"] = junk
+    return paths
+
+
+GOOD = ("1.2.826.0.1.3680043.99.1", "1.2.826.0.1.3680043.99.2")
+BAD = (
+    "1.2.826.0.1.3680043.99.10",
+    "1.2.826.0.1.3680043.99.11",
+    "1.2.826.0.1.3680043.99.12",
+    "junk",
+)
+
+
+def _results(out: Path) -> dict[str, dict]:
+    return {p.parent.name: json.loads(p.read_text()) for p in sorted(out.glob("*/result.json"))}
+
+
+def _table_bytes(out: Path) -> tuple[bytes, bytes]:
+    return (out / "index.json").read_bytes(), (out / "foci.csv").read_bytes()
+
+
+# --------------------------------------------------------------------------- statuses
+def test_mixed_batch_gives_expected_statuses_and_exit_1(studies, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["batch", *map(str, studies.values()), "--out", str(out), "--jobs", "2"]
+    rc = main([*argv, "--outputs", OUTPUTS])
+    assert rc == 1
+    results = _results(out)
+    assert set(results) == set(studies)
+    for key in GOOD:
+        assert results[key]["status"] == "ok", results[key]["error"]
+        assert results[key]["study"]["shape_zyx"] == [12, 48, 48]
+    for key in BAD:
+        assert results[key]["status"] == "error"
+        # Bad input is explained by the loader (InputError), never an unexpected crash.
+        assert not results[key]["error"].startswith("unexpected"), results[key]["error"]
+    assert results["1.2.826.0.1.3680043.99.11"]["study"]["study_instance_uid"] == (
+        "1.2.826.0.1.3680043.99.11"
+    )
+    index = json.loads((out / "index.json").read_text())
+    assert [e["study_key"] for e in index["studies"]] == sorted(studies)
+    assert {e["study_key"]: e["status"] for e in index["studies"]} == {
+        k: v["status"] for k, v in results.items()
+    }
+    header = (out / "foci.csv").read_text().splitlines()[0]
+    assert header.startswith("study_key,focus_id,stage,")
+    log = (out / "hostage.log").read_text()
+    assert "batch finished: 6 of 6 studies have results (4 errors)" in log
+    assert "Doe" not in log and "Janet" not in log
+    err = capsys.readouterr().err
+    assert "[6/6]" in err  # plain progress lines: stderr is not a terminal under pytest
+
+
+def test_all_good_exits_0_and_python_api_returns_results(studies, tmp_path):
+    out = tmp_path / "out"
+    good = [studies[k] for k in GOOD]
+    rc = main(
+        [
+            "batch",
+            *map(str, good),
+            "--out",
+            str(out),
+            "--jobs",
+            "1",
+            "--quiet",
+            "--outputs",
+            OUTPUTS,
+        ]
+    )
+    assert rc == 0
+    results = hostage.batch(good, out=tmp_path / "api", jobs=1, outputs=["json"], progress=False)
+    assert [r.study_key for r in results] == sorted(GOOD)
+    assert all(r.status is Status.OK for r in results)
+    for r in results:  # the API and the CLI stage identically
+        assert r.to_dict() == json.loads((out / r.study_key / "result.json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["--jobs", "0"], "--jobs 0 is invalid"),
+        (["--outputs", "json,htlm"], "did you mean 'html'"),
+        (["--config", "/nonexistent/hostage.toml"], "configuration file not found"),
+        (["--scheduler", "tcp://127.0.0.1:9", "--config", "{fast}"], "cannot connect to a Dask"),
+    ],
+)
+def test_bad_command_line_exits_2_and_writes_nothing(studies, tmp_path, capsys, extra, match):
+    fast = tmp_path / "fast.toml"
+    fast.write_text("[batch]\nscheduler_timeout_s = 0.5\n")
+    extra = [a.format(fast=fast) for a in extra]
+    out = tmp_path / "out"
+    rc = main(["batch", str(studies[GOOD[0]]), "--out", str(out), *extra])
+    assert rc == 2
+    assert match in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_missing_input_exits_2(tmp_path, capsys):
+    rc = main(["batch", str(tmp_path / "nope"), "--out", str(tmp_path / "out")])
+    assert rc == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    assert main(["batch", "--out", str(tmp_path / "out")]) == 2  # no INPUT at all
+
+
+def test_api_rejects_bad_arguments_before_writing(studies, tmp_path):
+    with pytest.raises(hostage.ConfigError, match="is also an INPUT"):
+        hostage.batch([studies["junk"]], out=studies["junk"])
+    with pytest.raises(hostage.ConfigError, match="--jobs -3 is invalid"):
+        hostage.batch([studies["junk"]], out=tmp_path / "o", jobs=-3)
+    assert not (tmp_path / "o").exists()
+
+
+# --------------------------------------------------------------------------- isolation
+def test_unexpected_exception_becomes_error_with_traceback_in_log(tmp_path):
+    # A source that load() cannot even interpret: not a HostageError but a bug-class error.
+    task = StudyTask(study_key="odd", source=object(), source_path="somewhere")
+    outcome = run_study(task, out=tmp_path, config=Config(), outputs=("json",))
+    written = json.loads((tmp_path / "odd" / "result.json").read_text())
+    assert outcome.result == written
+    assert written["status"] == "error"
+    assert written["source"] == "somewhere"
+    if written["error"].startswith("unexpected"):
+        assert any(level == 40 and "Traceback" in msg for _, level, msg in outcome.log)
+    else:  # the loader chose to explain it as an InputError: isolation is the same
+        assert outcome.log == () or all(level < 40 for _, level, _ in outcome.log)
+
+
+def test_killed_worker_costs_only_its_study(studies, tmp_path, monkeypatch):
+    inputs = [studies[k] for k in (*GOOD, "1.2.826.0.1.3680043.99.11", "junk")]
+    ref = hostage.batch(inputs, out=tmp_path / "ref", jobs=2, outputs=["json"], progress=False)
+    victim = GOOD[1]
+    monkeypatch.setenv(CRASH_TEST_ENV, victim)
+    got = hostage.batch(inputs, out=tmp_path / "out", jobs=2, outputs=["json"], progress=False)
+    by_key = {r.study_key: r for r in got}
+    assert by_key[victim].status is Status.ERROR
+    assert "worker process died 2 times" in by_key[victim].error
+    assert by_key[victim].study.study_instance_uid == victim
+    for r in ref:
+        if r.study_key != victim:
+            assert by_key[r.study_key] == r
+    log = (tmp_path / "out" / "hostage.log").read_text()
+    assert f"{victim}: a worker process died while this study was running" in log
+
+
+# --------------------------------------------------------------------------- resume
+def test_resume_repairs_damaged_output_to_the_uninterrupted_one(studies, tmp_path):
+    inputs = list(studies.values())
+    ref_out = tmp_path / "ref"
+    hostage.batch(inputs, out=ref_out, jobs=2, outputs=["json", "csv"], progress=False)
+    ref = _results(ref_out)
+    out = tmp_path / "out"
+    hostage.batch(inputs, out=out, jobs=2, outputs=["json", "csv"], progress=False)
+    # What a killed machine leaves: one study never finished, one result half written,
+    # a stray temporary file, stale tables.
+    (out / GOOD[0] / "result.json").unlink()
+    half = out / BAD[0] / "result.json"
+    half.write_bytes(half.read_bytes()[:100])
+    (out / BAD[0] / ".result.json.abc123.tmp.json").write_text("{")
+    (out / "index.json").unlink()
+    (out / "foci.csv").write_text("stale\n")
+    kept = (out / GOOD[1] / "result.json").stat().st_mtime_ns
+    retried = (out / "junk" / "result.json").stat().st_mtime_ns
+    resumed = hostage.batch(
+        inputs, out=out, jobs=2, outputs=["json", "csv"], progress=False, resume=True
+    )
+    assert _results(out) == ref
+    assert _table_bytes(out) == _table_bytes(ref_out)
+    assert not list((out / BAD[0]).glob(".*tmp*"))
+    assert [r.study_key for r in resumed] == sorted(studies)
+    assert [r.to_dict() for r in resumed] == [ref[k] for k in sorted(studies)]
+    # The intact ok result is kept; error results are retried (batch.retry_errors_on_resume).
+    assert (out / GOOD[1] / "result.json").stat().st_mtime_ns == kept
+    assert (out / "junk" / "result.json").stat().st_mtime_ns != retried
+    assert "6 studies found, 1 already complete, 5 to stage" in (out / "hostage.log").read_text()
+
+
+def test_resume_keeps_ok_and_can_keep_errors(studies, tmp_path):
+    inputs = [studies[GOOD[0]], studies["junk"]]
+    out = tmp_path / "out"
+    hostage.batch(inputs, out=out, jobs=1, outputs=["json"], progress=False)
+    mtimes = {k: (out / k / "result.json").stat().st_mtime_ns for k in (GOOD[0], "junk")}
+    keep_errors = Config.from_dict({"batch": {"retry_errors_on_resume": False}})
+    res = hostage.batch(
+        inputs, out=out, jobs=1, outputs=["json"], progress=False, resume=True, config=keep_errors
+    )
+    assert [r.status for r in res] == [Status.OK, Status.ERROR]
+    assert {k: (out / k / "result.json").stat().st_mtime_ns for k in mtimes} == mtimes
+    # Other analysis settings: the old ok result does not count as complete.
+    other = Config.from_dict({"segment": {"min_focus_volume_mm3": 50.0}})
+    hostage.batch(
+        inputs, out=out, jobs=1, outputs=["json"], progress=False, resume=True, config=other
+    )
+    doc = json.loads((out / GOOD[0] / "result.json").read_text())
+    assert doc["software"]["config"]["segment"]["min_focus_volume_mm3"] == 50.0
+
+
+def _cli_subprocess(inputs, out, *extra):
+    code = "import sys; from hostage.cli import main; raise SystemExit(main(sys.argv[1:]))"
+    return subprocess.Popen(
+        [sys.executable, "-c", code, "batch", *map(str, inputs), "--out", str(out), *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_interrupted_batch_resumes_to_the_same_output(studies, tmp_path, sig):
+    """A real interruption: the batch is killed (machine dies) or gets Ctrl-C mid-way."""
+    root = tmp_path / "many"
+    inputs = []
+    for i in range(8):
+        write_series(root / f"s{i}", seed=100 + i, study_uid=f"1.2.826.0.1.3680043.98.{i + 1}")
+        inputs.append(root / f"s{i}")
+    ref_out = tmp_path / "ref"
+    hostage.batch(inputs, out=ref_out, jobs=1, outputs=["json", "csv"], progress=False)
+
+    out = tmp_path / "out"
+    proc = _cli_subprocess(inputs, out, "--jobs", "1", "--outputs", "json,csv")
+    deadline = time.monotonic() + 60
+    while not list(out.glob("*/result.json")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # The whole process group: a machine going down, or Ctrl-C reaching the foreground group.
+    os.killpg(proc.pid, sig)
+    rc = proc.wait(timeout=60)
+    stderr = proc.stderr.read().decode() if proc.stderr else ""
+    done_before = len(list(out.glob("*/result.json")))
+    assert 1 <= done_before < 8, "the interruption came too late to test anything"
+    if sig == signal.SIGINT:
+        assert rc == 130, stderr
+        assert "rerun with --resume" in stderr
+        # Ctrl-C keeps what was written and leaves consistent tables behind.
+        index = json.loads((out / "index.json").read_text())
+        assert len(index["studies"]) == done_before
+    else:
+        assert rc == -signal.SIGKILL
+    assert (
+        main(
+            [
+                "batch",
+                *map(str, inputs),
+                "--out",
+                str(out),
+                "--jobs",
+                "2",
+                "--resume",
+                "--quiet",
+                "--outputs",
+                "json,csv",
+            ]
+        )
+        == 0
+    )
+    assert _results(out) == _results(ref_out)
+    assert _table_bytes(out) == _table_bytes(ref_out)
+
+
+# --------------------------------------------------------------------------- Dask
+@pytest.mark.slow
+def test_dask_local_cluster_gives_the_same_results_as_local_processes(studies, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    inputs = list(studies.values())
+    local = hostage.batch(
+        inputs, out=tmp_path / "local", jobs=2, outputs=["json", "csv"], progress=False
+    )
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        rc = main(
+            ["batch", *map(str, inputs), "--out", str(tmp_path / "dask"), "--scheduler",
+             cluster.scheduler_address, "--quiet", "--outputs", "json,csv"]
+        )  # fmt: skip
+    assert rc == 1
+    assert _results(tmp_path / "dask") == _results(tmp_path / "local")
+    assert _table_bytes(tmp_path / "dask") == _table_bytes(tmp_path / "local")
+    assert {r.study_key: r.status for r in local} == {
+        k: Status(v["status"]) for k, v in _results(tmp_path / "dask").items()
+    }
+    log = (tmp_path / "dask" / "hostage.log").read_text()
+    assert f"to stage on Dask scheduler {cluster.scheduler_address}" in log
+
+
+# --------------------------------------------------------------------------- progress
+def test_progress_bar_and_lines():
+    ok = StudyResult(status=Status.OK, study_key="a", source="x")
+    bad = StudyResult.from_error("broken", study_key="b", source="y")
+    buf = io.StringIO()
+    p = Progress(4, mode="lines", stream=buf)
+    p.update(ok, elapsed_s=1.25)
+    p.update(bad, elapsed_s=0.5)
+    assert buf.getvalue().splitlines() == [
+        "[1/4] a: ok, 0 foci, - (1.2 s)",
+        "[2/4] b: error: broken (0.5 s)",
+    ]
+    assert p.text(now=p.t0 + 4.0) == "2/4 done, 1 failed, 0.50 studies/s, ETA 4s"
+    bar = io.StringIO()
+    p = Progress(2, mode="bar", stream=bar)
+    p.update(ok, elapsed_s=1.0)
+    p.update(bad, elapsed_s=1.0)
+    p.close()
+    assert bar.getvalue().endswith("\n")
+    assert "[########################] 2/2 done, 1 failed" in bar.getvalue()
+    silent = io.StringIO()
+    p = Progress(1, mode="none", stream=silent)
+    p.update(ok, elapsed_s=1.0)
+    p.close()
+    assert silent.getvalue() == ""
+    assert (_fmt_s(59.4), _fmt_s(61), _fmt_s(3600)) == ("59s", "1m01s", "1h00m")
