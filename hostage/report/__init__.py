@@ -94,7 +94,8 @@ def write_study_outputs(ctx: StudyOutputs, *, outputs: Sequence[str] = OUTPUTS) 
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
     skipped: list[str] = []
     if ctx.volume is not None and ctx.seg is not None:
-        for name in outputs:
+        # report.html last: it links the viewer files that were written
+        for name in sorted(outputs, key=lambda n: n == "html"):
             writer = WRITERS.get(name)
             if writer is None:
                 continue
@@ -110,3 +111,18 @@ def write_study_outputs(ctx: StudyOutputs, *, outputs: Sequence[str] = OUTPUTS) 
     # result.json last: its presence marks the study folder as complete (used by --resume).
     atomic_write_json(ctx.out_dir / "result.json", result.to_dict())
     return result
+
+
+def _register_viewer_writers() -> None:
+    from .dicom_seg import write_seg
+    from .dicom_sr import write_sr
+    from .html import write_report
+    from .labels import write_label_map
+
+    WRITERS["html"] = write_report
+    WRITERS["labels"] = write_label_map
+    WRITERS["seg"] = write_seg
+    WRITERS["sr"] = write_sr
+
+
+_register_viewer_writers()
