@@ -57,6 +57,13 @@ def sitk_geometry_to_zyx(
     return (float(sz), float(sy), float(sx)), (ox, oy, oz), d_xyz[:, ::-1].copy()
 
 
+def _sitk_message(exc: BaseException, path: Path) -> str:
+    """Last line of a SimpleITK error, without the file path (the InputError adds it)."""
+    text = str(exc).strip()
+    last = text.splitlines()[-1] if text else "unknown error"
+    return last.replace(str(path), path.name)
+
+
 def _hu_array(image: sitk.Image, path: Path) -> np.ndarray:
     arr = sitk.GetArrayViewFromImage(image)
     if np.issubdtype(arr.dtype, np.integer):
@@ -106,7 +113,7 @@ def load_volume_file(path: str | Path, *, config: LoadConfig) -> Volume:
     try:
         reader.ReadImageInformation()
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown error"
+        first = _sitk_message(exc, path)
         raise InputError(
             f"cannot read the volume file with SimpleITK ({first})", path=path, code="bad_volume"
         ) from exc
@@ -129,7 +136,7 @@ def load_volume_file(path: str | Path, *, config: LoadConfig) -> Volume:
     try:
         image = reader.Execute()
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown error"
+        first = _sitk_message(exc, path)
         raise InputError(
             f"cannot read the volume's pixels ({first}); the file may be truncated",
             path=path,
