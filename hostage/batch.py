@@ -577,17 +577,25 @@ def _check_out(out: Path, inputs: Sequence[Path]) -> None:
             )
 
 
-def _discover(paths: Sequence[Path], *, jobs: int) -> list[tuple[str, Any, str, str | None]]:
+def _discover(
+    paths: Sequence[Path], *, jobs: int, notes: list[str]
+) -> list[tuple[str, Any, str, str | None]]:
     """``(key hint, load source, source path, StudyInstanceUID)`` per study, in a stable order.
 
     An INPUT in which discovery finds no study is still passed on as one
     source, so that it gets an error result with the loader's own explanation.
+    What discovery skipped is appended to `notes` (logged once the log file is open).
     """
     from .io.discover import discover
 
     found = discover(paths, jobs=jobs)
-    for skipped in found.skipped:
-        logger.info("discovery skipped %s", skipped)
+    notes.append(
+        f"discovery: {found.num_files} files, {len(found.studies)} studies, "
+        f"{found.num_non_dicom} files not DICOM, "
+        f"{len(found.skipped) - found.num_non_dicom} other files skipped"
+    )
+    # Files that are simply not DICOM are counted above; other reasons are worth a line.
+    notes.extend(f"discovery skipped {s}" for s in found.skipped if not s.endswith(": not DICOM"))
     studies: list[tuple[str, Any, str, str | None]] = [
         (s.key_hint, s, str(s.path), s.study_instance_uid) for s in found.studies
     ]
@@ -600,12 +608,12 @@ def _discover(paths: Sequence[Path], *, jobs: int) -> list[tuple[str, Any, str, 
     return studies
 
 
-def _plan(paths: Sequence[Path], *, jobs: int) -> list[StudyTask]:
+def _plan(paths: Sequence[Path], *, jobs: int, notes: list[str]) -> list[StudyTask]:
     """Discover the studies and give each a unique key (stable from run to run)."""
     crash_keys = {k for k in os.environ.get(CRASH_TEST_ENV, "").split(",") if k}
     taken: set[str] = set()
     tasks = []
-    for hint, source, source_path, uid in _discover(paths, jobs=jobs):
+    for hint, source, source_path, uid in _discover(paths, jobs=jobs, notes=notes):
         key = make_study_key(hint, taken=taken)
         taken.add(key)
         tasks.append(
@@ -733,9 +741,12 @@ def batch(
     jobs = _check_jobs(jobs)
     client = _connect(scheduler, timeout_s=config.batch.scheduler_timeout_s) if scheduler else None
     try:
-        tasks = _plan(paths, jobs=jobs)
+        notes: list[str] = []
+        tasks = _plan(paths, jobs=jobs, notes=notes)
         out.mkdir(parents=True, exist_ok=True)
         with _log_to_file(out / LOG_NAME):
+            for note in notes:
+                logger.info("%s", note)
             return _batch(
                 tasks,
                 out=out,
