@@ -257,10 +257,11 @@ def test_unexpected_exception_becomes_error_with_traceback_in_log(tmp_path):
     assert outcome.result == written
     assert written["status"] == "error"
     assert written["source"] == "somewhere"
-    if written["error"].startswith("unexpected"):
-        assert any(level == 40 and "Traceback" in msg for _, level, msg in outcome.log)
-    else:  # the loader chose to explain it as an InputError: isolation is the same
-        assert outcome.log == () or all(level < 40 for _, level, _ in outcome.log)
+    assert written["error"].startswith("unexpected TypeError: "), written["error"]
+    assert written["error"].endswith("(traceback in hostage.log)")
+    errors = [msg for name, level, msg in outcome.log if level == logging.ERROR]
+    assert len(errors) == 1
+    assert errors[0].startswith("odd: unexpected TypeError while staging\nTraceback")
 
 
 def test_killed_worker_costs_only_its_study(studies, tmp_path, monkeypatch):
@@ -343,7 +344,7 @@ def _cli_subprocess(inputs, out, *extra):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
 def test_interrupted_batch_resumes_to_the_same_output(studies, tmp_path, sig):
     """A real interruption: the batch is killed (machine dies) or gets Ctrl-C mid-way."""
     root = tmp_path / "many"
