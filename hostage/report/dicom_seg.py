@@ -32,6 +32,7 @@ __all__ = [
     "SEG_NAME",
     "SEG_SERIES_NUMBER",
     "build_segmentation",
+    "frame_segment_numbers",
     "read_source_headers",
     "segment_label",
     "write_seg",
@@ -66,6 +67,22 @@ def algorithm_identification(hd: Any) -> Any:
         version=__version__,
         family=codes.cid7162.MorphologicalOperations,
     )
+
+
+def frame_segment_numbers(ds: Any) -> list[int]:
+    """Segment number of each frame of a SEG dataset (per-frame or shared functional groups).
+
+    highdicom moves the Segment Identification Sequence into the shared
+    functional groups when the SEG has a single segment.
+    """
+    shared = ds.SharedFunctionalGroupsSequence[0]
+    if "SegmentIdentificationSequence" in shared:
+        number = int(shared.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+        return [number] * int(ds.NumberOfFrames)
+    return [
+        int(item.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+        for item in ds.PerFrameFunctionalGroupsSequence
+    ]
 
 
 def read_source_headers(files: Sequence[Path]) -> list[Any]:
@@ -122,7 +139,7 @@ def build_segmentation(
     labels = focus_label_map(ctx)
     # focus ids -> consecutive segment numbers 1..N (BINARY SEG requires them)
     numbers = {f.id: i for i, f in enumerate(ctx.result.foci, start=1)}
-    lut = np.zeros(int(labels.max()) + 1, dtype=np.uint16)
+    lut = np.zeros(int(labels.max()) + 1, dtype=np.uint8 if len(numbers) <= 255 else np.uint16)
     for fid, num in numbers.items():
         lut[fid] = num
     seg_numbers = lut[labels]

@@ -30,6 +30,7 @@ from .dicom_seg import (
     SEG_NAME,
     SEG_SERIES_NUMBER,
     build_segmentation,
+    frame_segment_numbers,
     read_source_headers,
     segment_label,
 )
@@ -53,7 +54,7 @@ def _stage_concept(hd: Any, stage: str) -> Any:
     )
 
 
-def _matching_seg(path: Path, ctx: StudyOutputs) -> Any | None:
+def _matching_seg(path: Path, ctx: StudyOutputs, *, series_instance_uid: str) -> Any | None:
     """Return the SEG at `path` if it encodes exactly this result's foci on this series, else None."""
     import pydicom
 
@@ -69,20 +70,58 @@ def _matching_seg(path: Path, ctx: StudyOutputs) -> Any | None:
     except AttributeError:
         return None
     wanted = [segment_label(f.id, f.stage.value) for f in ctx.result.foci]
-    if series != {ctx.result.study.series_instance_uid} or labels != wanted:
+    if series != {series_instance_uid} or labels != wanted:
         return None
     # same labels from an earlier run are not enough: the masks must match too
     frames = ds.pixel_array.reshape(int(ds.NumberOfFrames), int(ds.Rows), int(ds.Columns))
     counts = np.zeros(len(wanted) + 1, dtype=np.int64)
-    for frame, item in zip(frames, ds.PerFrameFunctionalGroupsSequence, strict=True):
-        counts[int(item.SegmentIdentificationSequence[0].ReferencedSegmentNumber)] += int(
-            np.count_nonzero(frame)
-        )
+    for frame, number in zip(frames, frame_segment_numbers(ds), strict=True):
+        counts[number] += int(np.count_nonzero(frame))
     voxel_mm3 = ctx.volume.voxel_volume_mm3 if ctx.volume is not None else float("nan")
     expected = [round(f.volume_mm3 / voxel_mm3) for f in ctx.result.foci]
     if counts[1:].tolist() != expected:
         return None
     return ds
+
+
+def _referenced_segment(hd: Any, seg: Any, number: int) -> Any:
+    """Build the reference to segment `number` of `seg` and the images its frames derive from.
+
+    Written out rather than ``ReferencedSegment.from_segmentation``, which in
+    highdicom 0.28 fails on a single-segment SEG (its Segment Identification
+    Sequence is then in the shared functional groups). A grid that was
+    resampled by the loader has no frame-level source images; the source series
+    is referenced instead.
+    """
+    sources: dict[str, str] = {}
+    for item, n in zip(
+        seg.PerFrameFunctionalGroupsSequence, frame_segment_numbers(seg), strict=True
+    ):
+        if n != number:
+            continue
+        for derivation in item.get("DerivationImageSequence", ()):
+            for src in derivation.get("SourceImageSequence", ()):
+                sources.setdefault(src.ReferencedSOPInstanceUID, src.ReferencedSOPClassUID)
+    if sources:
+        return hd.sr.ReferencedSegment(
+            sop_class_uid=seg.SOPClassUID,
+            sop_instance_uid=seg.SOPInstanceUID,
+            segment_number=number,
+            source_images=[
+                hd.sr.SourceImageForSegmentation(
+                    referenced_sop_class_uid=cls, referenced_sop_instance_uid=uid
+                )
+                for uid, cls in sources.items()
+            ],
+        )
+    return hd.sr.ReferencedSegment(
+        sop_class_uid=seg.SOPClassUID,
+        sop_instance_uid=seg.SOPInstanceUID,
+        segment_number=number,
+        source_series=hd.sr.SourceSeriesForSegmentation(
+            referenced_series_instance_uid=seg.ReferencedSeriesSequence[0].SeriesInstanceUID
+        ),
+    )
 
 
 def build_sr(ctx: StudyOutputs, *, hd: Any, seg: Any, sources: Sequence[Any]) -> Any:
@@ -113,9 +152,7 @@ def build_sr(ctx: StudyOutputs, *, hd: Any, seg: Any, sources: Sequence[Any]) ->
                 tracking_identifier=hd.sr.TrackingIdentifier(
                     uid=hd.UID(), identifier=f"Focus {focus.id}"
                 ),
-                referenced_segment=hd.sr.ReferencedSegment.from_segmentation(
-                    seg, segment_number=number
-                ),
+                referenced_segment=_referenced_segment(hd, seg, number),
                 finding_type=codes.SCT.Ossification,
                 algorithm_id=algo,
                 measurements=[
@@ -210,7 +247,7 @@ def write_sr(ctx: StudyOutputs, *, module: str = "highdicom") -> list[Path]:
     sources = read_source_headers(ctx.dicom_files)
     written: list[Path] = []
     seg_path = ctx.out_dir / SEG_NAME
-    seg = _matching_seg(seg_path, ctx)
+    seg = _matching_seg(seg_path, ctx, series_instance_uid=sources[0].SeriesInstanceUID)
     if seg is None:
         built = build_segmentation(ctx, hd=hd, sources=sources)
         if built is None:  # unreachable: checked above that there are foci and a DICOM source
@@ -218,7 +255,7 @@ def write_sr(ctx: StudyOutputs, *, module: str = "highdicom") -> list[Path]:
         with atomic_path(seg_path) as tmp:
             built.save_as(tmp, enforce_file_format=True)
         written.append(seg_path)
-        seg = _matching_seg(seg_path, ctx)
+        seg = built
     sr = build_sr(ctx, hd=hd, seg=seg, sources=sources)
     path = ctx.out_dir / SR_NAME
     with atomic_path(path) as tmp:

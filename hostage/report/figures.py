@@ -151,8 +151,9 @@ def paint_labels(
 
     Returns
     -------
-    labels : (Z, Y, X) ndarray of uint16
-        Focus ids; where foci overlap, the later focus wins.
+    labels : (Z, Y, X) ndarray of uint8, uint16 or uint32
+        Focus ids (the smallest type that holds the largest id); where foci
+        overlap, the later focus wins.
 
     Examples
     --------
@@ -162,10 +163,12 @@ def paint_labels(
     ...           mask=np.ones((1, 2, 1), bool), volume_mm3=2.0, centroid_lps_mm=(0, 0, 0))
     >>> paint_labels([f], shape_zyx=(2, 2, 2))[1]
     array([[0, 3],
-           [0, 3]], dtype=uint16)
+           [0, 3]], dtype=uint8)
     """
     shape = tuple(int(n) for n in shape_zyx)
-    out = np.zeros(shape, dtype=np.uint16)
+    top = max((f.id for f in foci), default=0)
+    dtype = np.uint8 if top <= 255 else np.uint16 if top <= 65535 else np.uint32
+    out = np.zeros(shape, dtype=dtype)
     for focus in foci:
         dst, src = [], []
         for s, off, n in zip(focus.bbox_zyx, offset_zyx, shape, strict=True):

@@ -37,7 +37,7 @@ LABEL_SCHEMA = "hostage.labels/1"
 
 
 def focus_label_map(ctx: StudyOutputs) -> np.ndarray:
-    """Paint the (Z, Y, X) uint16 label map of the reported foci (label = focus id, 0 = background).
+    """Paint the (Z, Y, X) unsigned-integer label map of the reported foci (label = focus id, 0 = background).
 
     Only foci present in ``ctx.result`` are painted, from their own masks, so each
     label's voxel count × voxel volume equals that focus's ``volume_mm3``.

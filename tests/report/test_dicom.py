@@ -11,7 +11,7 @@ import pydicom
 import pytest
 
 from hostage.report import WRITERS, write_study_outputs
-from hostage.report.dicom_seg import SEG_NAME, segment_label, write_seg
+from hostage.report.dicom_seg import SEG_NAME, frame_segment_numbers, segment_label, write_seg
 from hostage.report.dicom_sr import CODING_SCHEME, SR_NAME, write_sr
 from hostage.report.figures import paint_labels
 
@@ -76,8 +76,10 @@ def test_seg_frames_line_up_with_source_slices(dicom_study):
     labels = paint_labels(study.seg.foci, shape_zyx=study.volume.shape_zyx)
     frames = ds.pixel_array.reshape(int(ds.NumberOfFrames), int(ds.Rows), int(ds.Columns))
     counts = {}
-    for frame, item in zip(frames, ds.PerFrameFunctionalGroupsSequence, strict=True):
-        number = int(item.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+    numbers = frame_segment_numbers(ds)
+    for frame, item, number in zip(
+        frames, ds.PerFrameFunctionalGroupsSequence, numbers, strict=True
+    ):
         [src_ref] = item.DerivationImageSequence[0].SourceImageSequence
         k, src = sources[src_ref.ReferencedSOPInstanceUID]
         np.testing.assert_allclose(
@@ -190,3 +192,77 @@ def test_writers_never_log_patient_name(kit, tmp_path, caplog):
     assert str(pydicom.dcmread(ctx.out_dir / SEG_NAME).PatientName) == kit.PATIENT_NAME
     html = (ctx.out_dir / "report.html").read_text()
     assert "Secret" not in html
+
+
+def test_seg_on_a_resampled_grid_keeps_its_own_geometry(kit, tmp_path):
+    """A loader-resampled grid (half the slice step, shifted) still gives a valid SEG and SR."""
+    source = kit.make_study("axial-anisotropic")
+    files = kit.write_dicom_series(source.volume, tmp_path / "series")
+    volume, labels, truth = kit.make_volume(
+        shape_zyx=(40, 44, 52),
+        spacing_zyx_mm=(1.25, 0.8, 0.7),
+        origin_lps_mm=(-20.0, -30.0, 100.3),
+        study_uid=source.volume.study_instance_uid,
+        series_uid=source.volume.series_instance_uid,
+    )
+    study = kit.build_study(volume, labels, truth)
+    ctx = kit.outputs_for(study, tmp_path / "out", files)
+    assert [p.name for p in write_seg(ctx) + write_sr(ctx)] == [SEG_NAME, SR_NAME]
+    ds = pydicom.dcmread(ctx.out_dir / SEG_NAME)
+    assert ds.ReferencedSeriesSequence[0].SeriesInstanceUID == source.volume.series_instance_uid
+    painted = paint_labels(study.seg.foci, shape_zyx=volume.shape_zyx)
+    frames = ds.pixel_array.reshape(int(ds.NumberOfFrames), int(ds.Rows), int(ds.Columns))
+    numbers = frame_segment_numbers(ds)
+    for frame, item, number in zip(
+        frames, ds.PerFrameFunctionalGroupsSequence, numbers, strict=True
+    ):
+        ipp = np.array([float(v) for v in item.PlanePositionSequence[0].ImagePositionPatient])
+        k = volume.lps_mm_to_index(ipp)  # the frame sits exactly on a slice of our grid
+        np.testing.assert_allclose(k, np.round(k), atol=1e-4)
+        assert k[1] == pytest.approx(0) and k[2] == pytest.approx(0)
+        focus_id = study.result.foci[number - 1].id
+        np.testing.assert_array_equal(frame.astype(bool), painted[round(k[0])] == focus_id)
+    sr = hd.sr.srread(ctx.out_dir / SR_NAME)
+    groups = sr.content.get_volumetric_roi_measurement_groups()
+    assert [g.tracking_identifier for g in groups] == [f"Focus {f.id}" for f in study.result.foci]
+    ref = groups[0].referenced_segment
+    assert not ref.has_source_images()  # no slice of ours is a source slice ...
+    assert (
+        ref.source_series_for_segmentation.value == source.volume.series_instance_uid
+    )  # ... the series is
+
+
+def test_seg_and_sr_reference_a_real_series(kit, tmp_path):
+    """pydicom's real 5-slice CT series (CT5N): SEG frames land on its slices."""
+    from pydicom.data import get_testdata_file
+
+    import hostage
+
+    folder = get_testdata_file("CT5N")
+    volume = hostage.load(folder)
+    labels = np.zeros(volume.shape_zyx, np.int32)
+    labels[1:4, 4:9, 6:12] = 1
+    study = kit.build_study(volume, labels, {1: kit.Stage.IMMATURE})
+    ctx = kit.outputs_for(study, tmp_path, volume.source_files)
+    assert [p.name for p in write_seg(ctx) + write_sr(ctx)] == [SEG_NAME, SR_NAME]
+    ds = pydicom.dcmread(tmp_path / SEG_NAME)
+    by_uid = {}
+    for k, path in enumerate(volume.source_files):
+        src = pydicom.dcmread(path, stop_before_pixels=True)
+        by_uid[src.SOPInstanceUID] = (k, src)
+    assert ds.ReferencedSeriesSequence[0].SeriesInstanceUID == volume.series_instance_uid
+    assert int(ds.NumberOfFrames) == 3
+    frames = ds.pixel_array.reshape(3, int(ds.Rows), int(ds.Columns))
+    for frame, item in zip(frames, ds.PerFrameFunctionalGroupsSequence, strict=True):
+        [ref] = item.DerivationImageSequence[0].SourceImageSequence
+        k, src = by_uid[ref.ReferencedSOPInstanceUID]
+        np.testing.assert_allclose(
+            [float(v) for v in item.PlanePositionSequence[0].ImagePositionPatient],
+            [float(v) for v in src.ImagePositionPatient],
+            atol=1e-3,
+        )
+        np.testing.assert_array_equal(frame.astype(bool), labels[k] == 1)
+    sr = hd.sr.srread(tmp_path / SR_NAME)
+    [group] = sr.content.get_volumetric_roi_measurement_groups()
+    [vol] = group.get_measurements()
+    assert vol.value == pytest.approx(3 * 5 * 6 * volume.voxel_volume_mm3, rel=1e-6)

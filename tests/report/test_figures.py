@@ -101,3 +101,21 @@ def test_figure_outlines_focus_in_its_stage_colour(kit, geometry):
     )
     assert own > 150  # three outlines plus the overview box
     assert others < 0.05 * own
+
+
+def test_paint_labels_dtype_holds_the_largest_id():
+    from hostage.segment.foci import Focus
+
+    def focus(fid):
+        return Focus(
+            id=fid,
+            bbox_zyx=(slice(0, 1), slice(0, 1), slice(fid % 4, fid % 4 + 1)),
+            mask=np.ones((1, 1, 1), bool),
+            volume_mm3=1.0,
+            centroid_lps_mm=(0.0, 0.0, 0.0),
+        )
+
+    assert paint_labels([focus(255)], shape_zyx=(1, 1, 4)).dtype == np.uint8
+    out = paint_labels([focus(1), focus(300)], shape_zyx=(1, 1, 4))
+    assert out.dtype == np.uint16
+    assert out.ravel().tolist() == [300, 1, 0, 0]
