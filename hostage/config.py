@@ -425,8 +425,9 @@ class BatchConfig:
     )
     max_worker_crashes: int = param(
         2,
-        "A study whose worker process dies this many times (crash, out of memory) gets an error result.",
-        min=1,
+        "A study whose worker process dies this many times (crash, out of memory) gets an error "
+        "result; after a death, the studies that were running are rerun one at a time.",
+        min=2,
     )
     scheduler_timeout_s: float = param(
         10.0,
