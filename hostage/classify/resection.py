@@ -3,9 +3,10 @@
 Resection only once the ossification is mature (DOMAIN.md; seed review 000):
 
 1. ``no_foci`` when no focus was found.
-2. ``indeterminate`` when any focus shows an atypical pattern (central-first
-   mineralisation: never simply "ready", whatever the other foci show).
-3. ``not_ready`` when any focus is amorphous or immature and that call is firm.
+2. ``not_ready`` when any focus is amorphous or immature and that call is firm
+   (an atypical focus is named in the reasons too).
+3. ``indeterminate`` when any focus shows an atypical pattern (central-first
+   mineralisation: never simply "ready").
 4. ``indeterminate`` when the verdict hinges on a focus whose mature / not
    mature call is in doubt (it flips under small perturbations, the classifier
    is uncertain with the runner-up across the boundary, or it abstained).
@@ -106,15 +107,11 @@ def resection(
     firm_non_mature = [i for i in non_mature if not stages[i].readiness_ambiguous]
     doubtful = [i for i, st in enumerate(stages) if st.readiness_ambiguous]
 
-    if atypical:
-        reasons = [
-            f"{_name(i, foci)} shows atypical central-first mineralisation "
-            "(not the peripheral pattern of HO); rule out other lesions before any resection"
-            for i in atypical
-        ]
-        reasons += [f"{_name(i, foci)} is {_call(stages[i])}" for i in firm_non_mature]
-        return ResectionVerdict(status=Resection.INDETERMINATE, reasons=tuple(reasons))
-
+    atypical_notes = [
+        f"{_name(i, foci)} shows atypical central-first mineralisation "
+        "(not the peripheral pattern of HO); rule out other lesions before any resection"
+        for i in atypical
+    ]
     if firm_non_mature:
         reasons = [
             f"{_name(i, foci)} is {_call(stages[i])}: resect only once it is mature"
@@ -123,7 +120,10 @@ def resection(
         n_mature = len(stages) - len(non_mature)
         if n_mature:
             reasons.append(f"{n_mature} of {len(stages)} foci are mature")
-        return ResectionVerdict(status=Resection.NOT_READY, reasons=tuple(reasons))
+        return ResectionVerdict(status=Resection.NOT_READY, reasons=(*reasons, *atypical_notes))
+
+    if atypical:
+        return ResectionVerdict(status=Resection.INDETERMINATE, reasons=tuple(atypical_notes))
 
     if doubtful:
         # every non-mature focus (if any) is doubtful, or all are mature and some are doubtful:

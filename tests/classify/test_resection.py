@@ -95,12 +95,13 @@ def test_atypical_focus_is_indeterminate_even_when_all_are_mature():
     assert v.reasons[0].startswith("focus 2 shows atypical central-first mineralisation")
 
 
-def test_atypical_wins_over_not_ready_and_lists_both():
+def test_firm_not_ready_wins_over_atypical_and_names_both():
     v = resection(
         [st(I), st(M, atypical=True)], foci=[focus(1, (0, 0, 0), 1), focus(2, (9, 9, 9), 1)]
     )
-    assert v.status is Resection.INDETERMINATE
-    assert "focus 1 is immature (score 0.90)" in v.reasons
+    assert v.status is Resection.NOT_READY
+    assert v.reasons[0] == "focus 1 is immature (score 0.90): resect only once it is mature"
+    assert v.reasons[-1].startswith("focus 2 shows atypical central-first mineralisation")
 
 
 def test_unstable_mature_focus_deciding_makes_it_indeterminate():
