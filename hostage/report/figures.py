@@ -18,7 +18,7 @@ import io
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,9 @@ STAGE_COLOURS: Mapping[Stage, str] = {
     Stage.IMMATURE: "#56B4E9",
     Stage.MATURE: "#009E73",
 }
+
+#: Crops with fewer slices than this get no coronal/sagittal panels.
+MIN_SLICES_FOR_REFORMAT = 3
 
 #: Default display window (width, level) in HU: a bone window.
 BONE_WINDOW_HU: tuple[float, float] = (2000.0, 500.0)
@@ -332,30 +335,19 @@ def focus_figure_png(
             edges=("R", "L", "A", "P"),
         )
     )
-    panels.append(
-        _Panel(
-            title=f"Coronal{approx}",
-            image=hu[::-1, k_p, :],
-            labels=labels[::-1, k_p, :],
-            pixel_mm=(sp_s, sp_l),
-            edges=("R", "L", "S", "I"),
-        )
-    )
-    panels.append(
-        _Panel(
-            title=f"Sagittal{approx}",
-            image=hu[::-1, :, k_l],
-            labels=labels[::-1, :, k_l],
-            pixel_mm=(sp_s, sp_p),
-            edges=("A", "P", "S", "I"),
-        )
-    )
+    # coronal and sagittal views need a few slices to show anything
+    if hu.shape[0] >= MIN_SLICES_FOR_REFORMAT:
+        panels.extend(_reformats(hu, labels, k_p, k_l, sp_s, sp_p, sp_l, approx))
+    else:
+        n = hu.shape[0]
+        panels[-1] = replace(panels[-1], title=f"Axial (only {n} slice{'s' if n > 1 else ''})")
 
     width_hu, level_hu = window_hu
     vmin, vmax = level_hu - width_hu / 2, level_hu + width_hu / 2
     widths = [p.image.shape[1] * p.pixel_mm[1] for p in panels]
     heights = [p.image.shape[0] * p.pixel_mm[0] for p in panels]
-    ratios = [w / h for w, h in zip(widths, heights, strict=True)]
+    # very flat or tall crops (few thick slices) are letterboxed, not stretched
+    ratios = [min(max(w / h, 0.4), 2.5) for w, h in zip(widths, heights, strict=True)]
     panel_h_in = 2.6
     fig = Figure(figsize=(sum(ratios) * panel_h_in + 0.3, panel_h_in + 0.75), dpi=dpi)
     FigureCanvasAgg(fig)
@@ -424,6 +416,35 @@ def focus_figure_png(
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
     return buf.getvalue()
+
+
+def _reformats(
+    hu: np.ndarray,
+    labels: np.ndarray,
+    k_p: int,
+    k_l: int,
+    sp_s: float,
+    sp_p: float,
+    sp_l: float,
+    approx: str,
+) -> list[_Panel]:
+    """Coronal and sagittal panels of a canonical (S, P, L) crop, superior at the top."""
+    return [
+        _Panel(
+            title=f"Coronal{approx}",
+            image=hu[::-1, k_p, :],
+            labels=labels[::-1, k_p, :],
+            pixel_mm=(sp_s, sp_l),
+            edges=("R", "L", "S", "I"),
+        ),
+        _Panel(
+            title=f"Sagittal{approx}",
+            image=hu[::-1, :, k_l],
+            labels=labels[::-1, :, k_l],
+            pixel_mm=(sp_s, sp_p),
+            edges=("A", "P", "S", "I"),
+        ),
+    ]
 
 
 def _overlaps(a: Sequence[slice], b: Sequence[slice]) -> bool:

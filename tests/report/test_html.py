@@ -226,3 +226,23 @@ def test_summary(kit, tmp_path):
         str(counts[s]) for s in Stage
     )
     assert row in page.text
+
+
+def test_report_on_a_single_real_slice(kit, tmp_path):
+    """pydicom's CT_small (one real slice): no coronal/sagittal strips, just overview + axial."""
+    import shutil
+
+    from pydicom.data import get_testdata_file
+
+    import hostage
+
+    shutil.copy(get_testdata_file("CT_small.dcm"), tmp_path / "ct.dcm")
+    volume = hostage.load(tmp_path / "ct.dcm")
+    labels = np.zeros(volume.shape_zyx, np.int32)
+    labels[0, 50:70, 40:60] = 1
+    study = kit.build_study(volume, labels, {1: Stage.MATURE})
+    [path] = write_report(kit.outputs_for(study, tmp_path / "out"))
+    page = parse(path.read_text(encoding="utf-8"))
+    [img] = page.images
+    arr = decode_png(img["src"])
+    assert arr.shape[1] / arr.shape[0] < 2.5  # two square panels, not four
