@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import LoadConfig
-from ..errors import GeometryError
+from ..errors import GeometryError, InputError
 from .discover import DicomHeader, FrameGeometry
 
 __all__ = ["SliceRef", "StackPlan", "plan_stack"]
@@ -167,6 +167,13 @@ def plan_stack(slices: list[SliceRef], *, config: LoadConfig, label: str) -> Sta
                 f"ImagePositionPatient {list(g.ipp_lps_mm)}",
                 path=s.header.path,
                 code="no_geometry",
+            )
+        if not (math.isfinite(g.slope) and math.isfinite(g.intercept)) or g.slope == 0:
+            raise InputError(
+                f"{label}: invalid RescaleSlope {g.slope} / RescaleIntercept {g.intercept} "
+                f"(frame {s.frame}); HU cannot be computed",
+                path=s.header.path,
+                code="bad_rescale",
             )
         if (s.header.rows, s.header.columns) != (first.header.rows, first.header.columns):
             raise GeometryError(

@@ -52,7 +52,8 @@ def _decode_error(header: DicomHeader, exc: BaseException) -> InputError:
         how = (
             "install the decoders with: pip install 'hostage[jpeg]'"
             if plugins == "none"
-            else "the installed decoders cannot read it; convert the series to an uncompressed "
+            else "the installed decoders cannot read it: update them with "
+            "pip install -U 'hostage[jpeg]', or convert the series to an uncompressed "
             "transfer syntax (e.g. `gdcmconv --raw` or `dcmdjpeg`)"
         )
         return InputError(

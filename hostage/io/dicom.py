@@ -329,6 +329,17 @@ def _assemble(plan: StackPlan, *, config: LoadConfig) -> tuple[np.ndarray, list[
         for s in plan.slices
     )
     shape = (len(plan.slices), plan.rows, plan.columns)
+    for s in plan.slices:  # cheap header checks before the volume is allocated
+        h = s.header
+        need = h.rows * h.columns * max(h.num_frames, 1) * max(h.bits_allocated, 0) // 8
+        if h.pixel_offset is not None and h.pixel_length not in (need, need + 1):
+            raise InputError(
+                f"pixel data of the wrong length: the file declares {h.pixel_length} bytes, "
+                f"{h.num_frames} frame(s) of {h.rows}x{h.columns} pixels of {h.bits_allocated} bits "
+                f"need {need}",
+                path=h.path,
+                code="bad_pixel_length",
+            )
     hu = np.empty(shape, dtype=np.int16 if exact else np.float32)
     reader = FrameReader(rows=plan.rows, columns=plan.columns)
     num_padding = 0

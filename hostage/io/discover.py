@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pydicom
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 
 from ..errors import InputError
 
@@ -46,6 +46,7 @@ _DETACHED_DATA_SUFFIXES: tuple[str, ...] = (".raw", ".zraw", ".raw.gz")
 #: file boundary and turned into an :class:`InputError` (or a skip reason).
 PARSE_ERRORS: tuple[type[BaseException], ...] = (
     InvalidDicomError,
+    BytesLengthException,
     ValueError,
     TypeError,
     KeyError,
@@ -370,9 +371,11 @@ def read_header(path: str | Path) -> DicomHeader:
         raise InputError(
             f"unreadable DICOM header ({type(exc).__name__}: {exc})", path=path, code="bad_header"
         ) from exc
-    _check_complete(ds, path, at_eof=len(after) == 0, file_size=file_size)
     try:
+        _check_complete(ds, path, at_eof=len(after) == 0, file_size=file_size)
         return _header_from_dataset(ds, path, tag_offset, after)
+    except InputError:
+        raise
     except PARSE_ERRORS as exc:
         raise InputError(
             f"invalid DICOM header value ({type(exc).__name__}: {exc})",

@@ -16,7 +16,7 @@ from hostage.io.discover import StudySource, read_header
 
 def test_discover_groups_studies_and_counts_junk(tmp_path, dicom_writer):
     a_paths, a_uid, _, _ = dicom_writer.series(tmp_path / "p1" / "x", n=3, names=["1", "2", "3"])
-    b_paths, b_uid, _, _ = dicom_writer.series(tmp_path / "p2", n=2)
+    _b_paths, b_uid, _, _ = dicom_writer.series(tmp_path / "p2", n=2)
     dicom_writer.series(tmp_path / "p2" / "loc", n=1, study_uid=b_uid)  # second series, same study
     (tmp_path / "p1" / "notes.txt").write_text("hello")
     (tmp_path / "empty").write_bytes(b"")
