@@ -8,6 +8,7 @@ data included. Bases: pydicom's CT_small.dcm and a 3-slice series written here.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import shutil
 import tempfile
@@ -94,10 +95,9 @@ def _set(ds: pydicom.Dataset, tag: str, value: object) -> None:
         if tag in ds:
             delattr(ds, tag)
         return
-    try:
+    # pydicom may refuse the value for that VR: then nothing is written
+    with contextlib.suppress(ValueError, TypeError, OverflowError):
         setattr(ds, tag, value)
-    except (ValueError, TypeError, OverflowError):
-        pass  # pydicom refuses the value for that VR: nothing to write
 
 
 def _write(folder: Path, blobs: list[bytes]) -> None:
