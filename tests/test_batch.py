@@ -24,7 +24,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 import hostage
-from hostage.batch import CRASH_TEST_ENV, Progress, StudyTask, _fmt_s, run_study
+from hostage.batch import CRASH_TEST_ENV, Progress, StudyTask, _check_jobs, _fmt_s, run_study
 from hostage.cli import main
 from hostage.config import Config
 from hostage.enums import Status
@@ -186,6 +186,8 @@ def test_mixed_batch_gives_expected_statuses_and_exit_1(studies, tmp_path, capsy
     assert "Doe" not in log and "Janet" not in log
     err = capsys.readouterr().err
     assert "[6/6]" in err  # plain progress lines: stderr is not a terminal under pytest
+    assert "INFO" not in err  # the console keeps its level; INFO goes to hostage.log only
+    assert "1.2.826.0.1.3680043.99.1: ok," in log
 
 
 def test_all_good_exits_0_and_python_api_returns_results(studies, tmp_path):
@@ -238,6 +240,11 @@ def test_missing_input_exits_2(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
     assert main(["batch", "--out", str(tmp_path / "out")]) == 2  # no INPUT at all
+
+
+def test_default_jobs_is_the_cpus_available():
+    assert _check_jobs(None) == len(os.sched_getaffinity(0))
+    assert _check_jobs(3) == 3
 
 
 def test_api_rejects_bad_arguments_before_writing(studies, tmp_path):
