@@ -173,9 +173,9 @@ def stage_badge(stage: Stage) -> str:
 def evidence_scales(result: StudyResult) -> list[dict[str, Any]]:
     """List the classifier's evidence terms with the ramp bounds of the config used.
 
-    Each entry has ``feature``, ``sign``, ``from`` (value where the evidence of
-    maturity is 0) and ``to`` (value where it is 1). Empty when the classifier
-    does not describe its terms.
+    Each entry has ``name`` (the term), ``feature``, ``sign``, ``from`` (value
+    where the evidence of maturity is 0) and ``to`` (value where it is 1). Empty
+    when the classifier does not describe its terms.
     """
     from .. import classify
     from ..config import ClassifyConfig
@@ -189,7 +189,7 @@ def evidence_scales(result: StudyResult) -> list[dict[str, Any]]:
         try:
             lo = float(cfg.get(t.from_key, getattr(defaults, t.from_key)))
             hi = float(cfg.get(t.to_key, getattr(defaults, t.to_key)))
-            out.append({"feature": t.feature, "sign": t.sign, "from": lo, "to": hi})
+            out.append({"name": t.name, "feature": t.feature, "sign": t.sign, "from": lo, "to": hi})
         except AttributeError:
             continue
     return out
@@ -297,9 +297,19 @@ def _all_features(focus: FocusResult, units: Mapping[str, tuple[str, str]]) -> s
     )
 
 
-def _key_features_text(focus: FocusResult, scales: Sequence[Mapping[str, Any]]) -> str:
-    names = [s["feature"] for s in scales] or list(focus.features)
-    shown = [f"{n} {fmt(focus.features[n])}" for n in names if n in focus.features][:3]
+def _key_features_text(
+    focus: FocusResult, scales: Sequence[Mapping[str, Any]], units: Mapping[str, tuple[str, str]]
+) -> str:
+    """One short line: the classifier's terms (``rim 0.93; density 1210 HU``), else 3 features."""
+    if scales:
+        items = [(str(s["name"]), str(s["feature"])) for s in scales]
+    else:
+        items = [(n, n) for n in list(focus.features)[:3]]
+    shown = []
+    for label, name in items:
+        if name in focus.features:
+            unit = _unit_of(name, units)
+            shown.append(f"{label} {fmt(focus.features[name])}{' ' + unit if unit else ''}")
     return "; ".join(shown)
 
 
@@ -393,7 +403,7 @@ def render_report(
                 f"<tr><td><a href='#focus-{f.id}'>{f.id}</a></td><td>{stage_badge(f.stage)}{flag}</td>"
                 f"<td class='num'>{f.confidence:.2f}</td><td class='num'>{f.volume_mm3:.1f}</td>"
                 f"<td class='num'>{', '.join(f'{v:.1f}' for v in f.centroid_lps_mm)}</td>"
-                f"<td>{esc(_key_features_text(f, scales))}</td></tr>"
+                f"<td>{esc(_key_features_text(f, scales, units))}</td></tr>"
             )
         out.append("</table>")
     else:
