@@ -19,7 +19,7 @@ import numpy as np
 
 from ..config import LoadConfig
 from ..errors import GeometryError, InputError
-from .discover import DicomHeader, FrameGeometry
+from ._dicom_header import DicomHeader, FrameGeometry
 
 __all__ = ["SliceRef", "StackPlan", "plan_stack"]
 

@@ -17,7 +17,7 @@ import pydicom
 from pydicom.uid import UID
 
 from ..errors import InputError
-from .discover import PARSE_ERRORS, DicomHeader
+from ._dicom_header import PARSE_ERRORS, DicomHeader
 
 __all__ = ["AIR_HU", "FrameReader", "stored_to_hu"]
 

@@ -28,8 +28,8 @@ from scipy import ndimage as ndi
 from ..config import LoadConfig
 from ..errors import GeometryError, InputError
 from ._dicom_geometry import SliceRef, StackPlan, plan_stack
+from ._dicom_header import PARSE_ERRORS, DicomHeader
 from ._dicom_pixels import AIR_HU, FrameReader, stored_to_hu
-from .discover import PARSE_ERRORS, DicomHeader
 from .volume import LoadReport, Volume
 
 __all__ = ["load_dicom_study"]
