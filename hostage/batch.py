@@ -571,9 +571,16 @@ def _check_out(out: Path, inputs: Sequence[Path]) -> None:
         raise ConfigError(f"--out {str(out)!r} is a file; give a folder (it is created if needed)")
     res = out.resolve()
     for p in inputs:
-        if p.resolve() == res:
+        rp = p.resolve()
+        if rp == res:
             raise ConfigError(
                 f"--out {str(out)!r} is also an INPUT; write the results to another folder"
+            )
+        if rp in res.parents:
+            # Discovery would find the DICOM SEG/SR outputs of earlier runs among the inputs.
+            raise ConfigError(
+                f"--out {str(out)!r} is inside INPUT {str(p)!r}; write the results to a "
+                "folder outside the inputs"
             )
 
 
@@ -731,7 +738,6 @@ def batch(
         On Ctrl-C, after the running studies finished and the tables were rebuilt.
     """
     from .report import check_outputs
-    from .report.tables import read_results, write_tables
 
     config = Config() if config is None else config
     paths = _check_inputs(inputs)
@@ -756,7 +762,6 @@ def batch(
                 resume=resume,
                 outputs=outputs,
                 progress=progress,
-                rebuild=lambda: write_tables(out, read_results(out)),
             )
     finally:
         if client is not None:
@@ -773,9 +778,8 @@ def _batch(
     resume: bool,
     outputs: Sequence[str],
     progress: bool | None,
-    rebuild: Callable[[], Any],
 ) -> list[StudyResult]:
-    from .report.tables import read_results
+    from .report.tables import read_results, write_tables
 
     t0 = time.monotonic()
     results: dict[str, StudyResult] = {}
@@ -845,8 +849,9 @@ def _batch(
         raise
     finally:
         bar.close()
-        rebuild()
-        _write_summary(out, read_results(out))
+        everything = read_results(out)  # every result in OUT, this run's and earlier ones
+        write_tables(out, everything)
+        _write_summary(out, everything)
         num_err = sum(r.status is Status.ERROR for r in results.values())
         logger.info(
             "batch %s: %d of %d studies have results (%d errors) in %.1f s",

@@ -250,6 +250,9 @@ def test_default_jobs_is_the_cpus_available():
 def test_api_rejects_bad_arguments_before_writing(studies, tmp_path):
     with pytest.raises(hostage.ConfigError, match="is also an INPUT"):
         hostage.batch([studies["junk"]], out=studies["junk"])
+    with pytest.raises(hostage.ConfigError, match="is inside INPUT"):
+        hostage.batch([studies["junk"].parent], out=studies["junk"] / "results")
+    assert not (studies["junk"] / "results").exists()
     with pytest.raises(hostage.ConfigError, match="--jobs -3 is invalid"):
         hostage.batch([studies["junk"]], out=tmp_path / "o", jobs=-3)
     assert not (tmp_path / "o").exists()
