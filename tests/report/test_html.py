@@ -246,3 +246,14 @@ def test_report_on_a_single_real_slice(kit, tmp_path):
     [img] = page.images
     arr = decode_png(img["src"])
     assert arr.shape[1] / arr.shape[0] < 2.5  # two square panels, not four
+
+
+def test_figures_are_capped_largest_first(kit, tmp_path):
+    study = kit.make_study("axial-isotropic")
+    [path] = write_report(kit.outputs_for(study, tmp_path), max_figures=1)
+    page = parse(path.read_text(encoding="utf-8"))
+    [img] = page.images
+    largest = max(study.result.foci, key=lambda f: f.volume_mm3)
+    assert img["alt"].startswith(f"Focus {largest.id} (")
+    assert f"Figures are drawn for the 1 largest of {len(study.result.foci)} foci" in page.text
+    assert page.text.count("No figure for this focus") == len(study.result.foci) - 1
