@@ -3,10 +3,12 @@
 Four perturbed versions of every focus mask are measured with the public
 :func:`hostage.features.measure` and staged with the same rules:
 
-* ``threshold +N HU``: boundary voxels of the focus below
+* ``threshold +N HU``: boundary voxels of the focus whose smoothed HU is below
   ``focus_grow_min_hu + N`` are dropped (a slightly stricter segmentation);
-* ``threshold -N HU``: voxels just outside the focus at or above
-  ``focus_grow_min_hu - N`` are added (a slightly looser one);
+* ``threshold -N HU``: voxels just outside the focus whose smoothed HU is at or
+  above ``focus_grow_min_hu - N`` are added (a slightly looser one);
+
+(smoothed as the segmentation smooths: a Gaussian of ``focus_smooth_mm``);
 * ``mask eroded`` / ``mask dilated`` by ``stability_mask_voxels`` voxels
   (a face-connected structuring element, so the step is one voxel along each axis).
 
@@ -74,6 +76,7 @@ def perturbed_foci(
     grow_min_hu: float,
     threshold_hu: float,
     mask_voxels: int,
+    smooth_mm: float = 0.0,
 ) -> list[tuple[str, Focus]]:
     """Build the perturbed versions of one focus (see the module docstring).
 
@@ -89,6 +92,9 @@ def perturbed_foci(
         Threshold perturbation in HU (applied up and down).
     mask_voxels : int
         Erosion/dilation steps in voxels.
+    smooth_mm : float
+        Gaussian sigma (mm) applied to the HU before the threshold perturbations,
+        as the segmentation does (0 = none).
 
     Returns
     -------
@@ -101,6 +107,9 @@ def perturbed_foci(
     hi = [min(s.stop + pad, n) for s, n in zip(focus.bbox_zyx, shape, strict=True)]
     box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
     hu = np.asarray(volume.hu[box], dtype=np.float32)
+    if smooth_mm > 0:
+        sigma = [smooth_mm / d for d in volume.spacing_zyx_mm]
+        hu = ndi.gaussian_filter(hu, sigma=sigma, mode="nearest")
     mask = np.zeros(hu.shape, dtype=bool)
     inner = tuple(slice(s.start - a, s.stop - a) for s, a in zip(focus.bbox_zyx, lo, strict=True))
     mask[inner] = focus.mask
@@ -176,6 +185,7 @@ def check_stability(
             grow_min_hu=config.segment.focus_grow_min_hu,
             threshold_hu=ccfg.stability_threshold_hu,
             mask_voxels=ccfg.stability_mask_voxels,
+            smooth_mm=config.segment.focus_smooth_mm,
         )
         seen: list[tuple[str, Stage]] = []
         for name, pf in variants:
