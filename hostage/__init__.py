@@ -28,6 +28,7 @@ from .errors import (
 )
 from .io import load
 from .io.volume import Volume
+from .phantom import Phantom, make_phantom
 from .pipeline import stage
 from .result import FocusResult, StudyResult
 
@@ -39,6 +40,7 @@ __all__ = [
     "HostageError",
     "InputError",
     "MissingDependencyError",
+    "Phantom",
     "Resection",
     "Stage",
     "Status",
@@ -48,5 +50,6 @@ __all__ = [
     "batch",
     "load",
     "load_config",
+    "make_phantom",
     "stage",
 ]

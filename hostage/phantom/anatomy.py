@@ -1,0 +1,545 @@
+"""Analytic anatomy of a paralysed patient's pelvis, hips and thighs, in Hounsfield units.
+
+The anatomy is a set of signed-distance shapes in the phantom's anatomical frame
+(millimetres, axes parallel to LPS: x = patient left, y = posterior, z = superior;
+the centre of the femoral head of the reference side is near z = 0). It is rendered
+one axial plane at a time with sub-voxel coverage (anti-aliased edges), so any grid
+size can be built slab by slab without holding float volumes in memory.
+
+Tissues (DOMAIN.md): air -1000 HU; skin about +30; subcutaneous fat about -100;
+muscle groups 35-60 HU with a mild texture, separated by thin fat planes; femoral
+vessels (unenhanced blood about 40 HU) in a fat sheath; bones with a cortex of
+1000-1900 HU, cancellous bone of 150-400 HU (with a trabecular texture) and fatty
+marrow in the femoral shaft; in the pelvis a bladder (about 10 HU) in pelvic fat;
+a CT table (carbon-fibre shells around a foam core) under the patient.
+
+Two layouts: ``"pelvis"`` (both hips and thighs, needs a field of view of about
+300 mm or more) and ``"thigh"`` (one hip and thigh filling a small field of
+view, as a targeted reconstruction would). ``"auto"`` picks by field of view.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._fields import Capsule, Carved, Ellipsoid, ShellCap, SinusoidField, _Primitive, coverage
+
+__all__ = ["LAYOUTS", "SITES", "Anatomy", "BonePart", "make_anatomy"]
+
+logger = logging.getLogger(__name__)
+
+#: Layout names accepted by :func:`make_anatomy`.
+LAYOUTS = ("auto", "pelvis", "thigh")
+
+#: Muscle sites where neurogenic HO is usual (DOMAIN.md), used to place lesions.
+SITES = ("iliopsoas", "gluteal", "abductor", "adductor", "vastus")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class BonePart:
+    """One convex piece of a bone.
+
+    Attributes
+    ----------
+    shape : primitive
+        Signed-distance shape (mm).
+    cortex_mm : float
+        Cortical thickness in mm.
+    interior : str
+        ``"cancellous"`` or ``"medullary"`` (fatty marrow cavity of a long bone).
+    """
+
+    shape: _Primitive
+    cortex_mm: float
+    interior: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class _Side:
+    sign: float  # +1 patient left (+x), -1 patient right
+    hip_centre: np.ndarray  # (3,) mm
+    head_radius_mm: float
+    shaft: Capsule
+    femur: tuple[BonePart, ...]
+    pelvis: tuple[BonePart, ...]
+    plane_angles: np.ndarray  # fat-plane angles (rad) around the shaft axis
+    muscle_hu: np.ndarray  # one base HU per muscle group (len = len(plane_angles))
+    fat_mm: float
+    thigh_radii_mm: tuple[float, float]
+    twist_per_mm: float  # spiral of the fat planes (rad/mm)
+    plane_start_mm: np.ndarray  # radius (mm) where each fat plane starts
+
+
+class Anatomy:
+    """The rendered anatomy of one phantom (see module docstring).
+
+    Build with :func:`make_anatomy`. All methods take and return millimetres in the
+    anatomical frame.
+    """
+
+    def __init__(
+        self,
+        *,
+        layout: str,
+        scale: float,
+        sides: tuple[_Side, ...],
+        pelvis_ellipse: tuple[float, float, float, float] | None,
+        cortex_hu: float,
+        cancellous_hu: float,
+        marrow_hu: float,
+        fat_hu: float,
+        table_y_mm: float,
+        muscle_texture: SinusoidField,
+        fat_texture: SinusoidField,
+        bone_texture: SinusoidField,
+        fat_wobble: SinusoidField,
+        plane_wobble: SinusoidField,
+        bladder: Ellipsoid | None,
+    ) -> None:
+        self.layout = layout
+        self.scale = scale
+        self.sides = sides
+        self.pelvis_ellipse = pelvis_ellipse
+        self.cortex_hu = cortex_hu
+        self.cancellous_hu = cancellous_hu
+        self.marrow_hu = marrow_hu
+        self.fat_hu = fat_hu
+        self.table_y_mm = table_y_mm
+        self._muscle_tex = muscle_texture
+        self._fat_tex = fat_texture
+        self._bone_tex = bone_texture
+        self._fat_wobble = fat_wobble
+        self._plane_wobble = plane_wobble
+        self.bladder = bladder
+
+    # ------------------------------------------------------------------ geometry
+    def shaft_centre(self, side: _Side, z: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+        """(x, y) in mm of the femoral shaft axis at height z, extended above the neck."""
+        return _shaft_centre(side, z)
+
+    def _thigh_frame(
+        self, side: _Side, z: np.ndarray | float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Centre (x, y) and radii (rx, ry) in mm of one thigh's outline at height z."""
+        cx, cy = self.shaft_centre(side, z)
+        s = self.scale
+        zz = np.asarray(z, float)
+        rel = zz - side.hip_centre[2]
+        # thighs taper slowly towards the knee; at the hip the outline grows medially
+        taper = np.clip(1.0 + 0.0009 * rel, 0.72, 1.12)
+        w = np.clip((rel + 40.0 * s) / (60.0 * s), 0.0, 1.0)
+        rx, ry = side.thigh_radii_mm
+        cx = cx + side.sign * 6.0 * s - side.sign * 20.0 * s * w
+        cy = cy + 4.0 * s - 4.0 * s * w
+        return cx, cy, rx * taper * (1.0 + 0.18 * w), ry * taper * (1.0 + 0.08 * w)
+
+    def _thigh_sdf(self, side: _Side, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        cx, cy, rx, ry = self._thigh_frame(side, z)
+        u = (x - cx) / rx
+        v = (y - cy) / ry
+        return (np.sqrt(u * u + v * v) - 1.0) * np.minimum(rx, ry)
+
+    def body_sdf(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Signed distance (mm) to the skin surface, negative inside the patient."""
+        d = None
+        for side in self.sides:
+            ds = self._thigh_sdf(side, x, y, z)
+            d = ds if d is None else np.minimum(d, ds)
+        if self.pelvis_ellipse is not None:
+            cx, cy, rx, ry = self.pelvis_ellipse
+            zz = np.asarray(z, float)
+            # the pelvis outline fades into the two thighs below the crotch
+            f = np.clip((zz + 75.0 * self.scale) / (45.0 * self.scale), 0.0, 1.0)
+            f = np.sqrt(f) + 1e-6
+            u = (x - cx) / (rx * f)
+            v = (y - cy) / (ry * (0.6 + 0.4 * f))
+            dp = (np.sqrt(u * u + v * v) - 1.0) * ry * f
+            dp = np.where(f > 1e-3, dp, 1e3)
+            d = np.minimum(d, dp) if d is not None else dp
+        # bones are always covered by at least 10 mm of soft tissue
+        bone = self.bone_sdf(x, y, z) - 10.0 * self.scale
+        return bone if d is None else np.minimum(d, bone)
+
+    def fat_thickness_mm(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Subcutaneous fat thickness (mm) at the skin point nearest (x, y, z)."""
+        base = np.mean([sd.fat_mm for sd in self.sides])
+        return np.maximum(base * (1.0 + 0.35 * self._fat_wobble(x * 0.3, y * 0.3, z)), 3.0)
+
+    def muscle_sdf(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Signed distance (mm, approximate) to the deep fascia: negative inside muscle."""
+        return self.body_sdf(x, y, z) + self.fat_thickness_mm(x, y, z)
+
+    def _bone_parts(self) -> tuple[tuple[BonePart, ...], ...]:
+        groups: list[tuple[BonePart, ...]] = []
+        for side in self.sides:
+            groups.append(side.femur)
+            groups.append(side.pelvis)
+        return tuple(groups)
+
+    def bone_sdf(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Signed distance (mm) to the nearest native bone surface, negative inside bone."""
+        x, y, z = np.broadcast_arrays(
+            np.asarray(x, float), np.asarray(y, float), np.asarray(z, float)
+        )
+        d = np.full(x.shape, 1e4)
+        for group in self._bone_parts():
+            for part in group:
+                d = np.minimum(d, part.shape.sdf(x, y, z))
+        return d
+
+    # ------------------------------------------------------------------ rendering
+    def render_plane(
+        self, xs_mm: np.ndarray, ys_mm: np.ndarray, z_mm: float, *, voxel_mm: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Render one axial plane.
+
+        Parameters
+        ----------
+        xs_mm : (X,) ndarray of float64
+            Column positions in mm (anatomical frame).
+        ys_mm : (Y,) ndarray of float64
+            Row positions in mm.
+        z_mm : float
+            Height of the plane in mm.
+        voxel_mm : float
+            In-plane voxel size in mm (sets the anti-aliasing ramp).
+
+        Returns
+        -------
+        hu : (Y, X) ndarray of float32
+            Noise-free, unblurred Hounsfield units.
+        bone : (Y, X) ndarray of float32
+            Fraction of each pixel inside native bone, 0-1.
+        """
+        s = self.scale
+        x = xs_mm[None, :].astype(np.float32)
+        y = ys_mm[:, None].astype(np.float32)
+        z = np.float32(z_mm)
+        shape = (len(ys_mm), len(xs_mm))
+        hu = np.full(shape, -1000.0, np.float32)
+
+        def paint(sl, occ, value):
+            h = hu[sl]
+            h += occ * (value - h)
+
+        full = (slice(None), slice(None))
+        # --- CT table: foam core with carbon-fibre skins, slightly concave
+        ty = self.table_y_mm - 0.0005 * (x * x)
+        top = coverage(ty - y, voxel_mm=voxel_mm)  # below the top surface (larger y)
+        for y0, y1, val in ((0.0, 2.5, 250.0), (2.5, 27.0, -880.0), (27.0, 29.5, 250.0)):
+            d = np.maximum(ty + y0 - y, y - (ty + y1))
+            occ = coverage(d, voxel_mm=voxel_mm) * (np.abs(x) < 230 * max(s, 0.8))
+            paint(full, occ, val)
+        del top
+        # --- body: skin, subcutaneous fat, muscle
+        body = self.body_sdf(x, y, z).astype(np.float32)
+        paint(full, coverage(body, voxel_mm=voxel_mm), 30.0)
+        fat_t = self.fat_thickness_mm(x, y, z).astype(np.float32)
+        fat_v = self.fat_hu + 6.0 * self._fat_tex(x, y, z)
+        paint(full, coverage(body + 1.8, voxel_mm=voxel_mm), fat_v)
+        muscle_d = body + fat_t
+        muscle_occ = coverage(muscle_d, voxel_mm=voxel_mm)
+        tex = self._muscle_tex(x, y, z)
+        for side in self.sides:
+            cx, cy = self.shaft_centre(side, z_mm)
+            ang = np.arctan2(y - np.float32(cy), side.sign * (x - np.float32(cx)))
+            r = np.sqrt((x - np.float32(cx)) ** 2 + (y - np.float32(cy)) ** 2)
+            # which muscle group: by angle around the femoral axis, with wavy boundaries
+            wob = 0.18 * self._plane_wobble(x * 0.5, y * 0.5, z)
+            a = np.mod(ang + wob + side.twist_per_mm * r, 2 * np.pi)
+            edges = np.sort(np.mod(side.plane_angles, 2 * np.pi))
+            grp = np.searchsorted(edges, a) % len(edges)
+            base = side.muscle_hu[grp].astype(np.float32)
+            in_side = (x - 0.0) * side.sign > -1e9 if len(self.sides) == 1 else (x * side.sign > 0)
+            occ = muscle_occ * in_side
+            paint(full, occ, base + 3.5 * tex)
+            # fat planes between the groups
+            dmin = np.full(shape, np.inf, np.float32)
+            for e, r0 in zip(
+                edges,
+                side.plane_start_mm[np.argsort(np.mod(side.plane_angles, 2 * np.pi))],
+                strict=True,
+            ):
+                da = np.abs(np.angle(np.exp(1j * (a - e)))).astype(np.float32)
+                dmin = np.minimum(dmin, np.where(r > r0, da * r, np.inf))
+            plane_w = 0.9 * s + 0.6
+            occ_plane = coverage(dmin - plane_w, voxel_mm=voxel_mm) * occ
+            paint(full, occ_plane, self.fat_hu + 10.0)
+            # femoral artery and vein in a fat sheath (anteromedial)
+            ax, ay = self._vessel_xy(side, z_mm)
+            for dx, rad, val in (
+                (0.0, 11.0 * s, self.fat_hu + 10.0),
+                (0.0, 4.0 * s, 42.0),
+                (-side.sign * 8.5 * s, 5.0 * s, 40.0),
+            ):
+                dv = np.sqrt((x - np.float32(ax + dx)) ** 2 + (y - np.float32(ay)) ** 2) - rad
+                paint(full, coverage(dv, voxel_mm=voxel_mm) * muscle_occ, val)
+        # --- pelvic cavity: fat and bladder
+        if self.pelvis_ellipse is not None and z_mm > -25.0 * s:
+            pcx, pcy, _, _ = self.pelvis_ellipse
+            dcav = np.sqrt(((x - pcx) / (55 * s)) ** 2 + ((y - pcy + 5 * s) / (50 * s)) ** 2) - 1.0
+            paint(full, coverage(dcav * 50 * s, voxel_mm=voxel_mm), self.fat_hu + 8.0 * tex)
+            if self.bladder is not None:
+                paint(full, coverage(self.bladder.sdf(x, y, z), voxel_mm=voxel_mm), 8.0)
+        # --- bones
+        bone_occ = np.zeros(shape, np.float32)
+        btex = self._bone_tex(x, y, z)
+        for group in self._bone_parts():
+            d_out = np.full(shape, 1e4, np.float32)
+            d_in = np.full(shape, 1e4, np.float32)
+            medullary = np.zeros(shape, np.float32)
+            for part in group:
+                bmin, bmax = part.shape.bbox_min, part.shape.bbox_max
+                if not (bmin[2] - 2 <= z_mm <= bmax[2] + 2):
+                    continue
+                d = part.shape.sdf(x, y, z).astype(np.float32)
+                d_out = np.minimum(d_out, d)
+                di = d + np.float32(part.cortex_mm)
+                if part.interior == "medullary" and isinstance(part.shape, Capsule):
+                    t = part.shape.param(x, y, z)
+                    # proximal metaphysis is cancellous, the diaphysis holds fatty marrow
+                    m = np.clip((t - 0.12) / 0.1, 0.0, 1.0).astype(np.float32)
+                    medullary = np.where(di < d_in, m, medullary)
+                elif part.interior == "cancellous":
+                    medullary = np.where(di < d_in, 0.0, medullary).astype(np.float32)
+                d_in = np.minimum(d_in, di)
+            if not np.any(d_out < voxel_mm):
+                continue
+            occ_out = coverage(d_out, voxel_mm=voxel_mm)
+            bone_occ = np.maximum(bone_occ, occ_out)
+            paint(full, occ_out, self.cortex_hu + 60.0 * btex)
+            canc = self.cancellous_hu + 110.0 * btex
+            interior = canc + medullary * (self.marrow_hu + 15.0 * tex - canc)
+            paint(full, coverage(d_in, voxel_mm=voxel_mm), interior)
+        return hu, bone_occ
+
+    def _vessel_xy(self, side: _Side, z_mm: float) -> tuple[float, float]:
+        # anteromedial in the thigh, at about 60 % of the way from the centre to the skin
+        cx, cy, rx, ry = self._thigh_frame(side, z_mm)
+        return float(cx - side.sign * 0.42 * rx), float(cy - 0.45 * ry)
+
+    def vessel_point(self, side_index: int, z_mm: float) -> tuple[float, float, float]:
+        """Centre (x, y, z) mm of the femoral artery of one side at height `z_mm`."""
+        x, y = self._vessel_xy(self.sides[side_index], z_mm)
+        return (x, y, float(z_mm))
+
+    def vessel_radius_mm(self) -> float:
+        """Radius of the femoral artery in mm."""
+        return 4.0 * self.scale
+
+    def site_centre(self, site: str, side_index: int) -> tuple[np.ndarray, float]:
+        """Typical centre (mm) of an HO site and the spread (mm) around it."""
+        side = self.sides[side_index]
+        s, sg, h = self.scale, side.sign, side.hip_centre
+        if site == "iliopsoas":
+            return h + s * np.array([-sg * 8.0, -42.0, 8.0]), 12.0 * s
+        if site == "gluteal":
+            return h + s * np.array([sg * 30.0, 48.0, 12.0]), 14.0 * s
+        if site == "abductor":
+            return h + s * np.array([sg * 75.0, 12.0, -12.0]), 10.0 * s
+        z = h[2] - 90.0 * s
+        cx, cy = self.shaft_centre(side, z)
+        if site == "adductor":
+            return np.array([cx - sg * 40.0 * s, cy + 8.0 * s, z]), 22.0 * s
+        if site == "vastus":
+            return np.array([cx + sg * 24.0 * s, cy - 26.0 * s, z - 20 * s]), 24.0 * s
+        raise ValueError(f"unknown HO site {site!r}; choose one of {SITES}")
+
+
+def _shaft_centre(side: _Side, z: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    a, b = side.shaft.a, side.shaft.b
+    t = (np.asarray(z, float) - a[2]) / (b[2] - a[2])
+    t = np.clip(t, -0.15, 1.2)
+    return a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])
+
+
+def _make_side(
+    rng: np.random.Generator, *, sign: float, hip_centre: np.ndarray, s: float, fat_mm: float
+) -> _Side:
+    h = hip_centre
+    sg = sign
+    rh = 22.0 * s * rng.uniform(0.92, 1.08)
+    lat = np.array([sg, 0.0, 0.0])
+    head = Ellipsoid(h, np.array([rh, rh, rh]), np.eye(3))
+    neck_end = h + s * np.array([sg * 42.0, 6.0, -28.0])
+    neck = Capsule(h + 0.3 * rh * lat, neck_end, 14.0 * s, 15.5 * s)
+    troch = Ellipsoid(
+        h + s * np.array([sg * 58.0, 10.0, -24.0]), s * np.array([15.0, 17.0, 22.0]), np.eye(3)
+    )
+    lesser = Ellipsoid(
+        h + s * np.array([sg * 34.0, 18.0, -52.0]), s * np.array([8.0, 8.0, 10.0]), np.eye(3)
+    )
+    shaft_top = h + s * np.array([sg * 46.0, 7.0, -30.0])
+    shaft_bottom = h + s * np.array([sg * (22.0 + rng.uniform(-4, 4)), -6.0, -470.0])
+    shaft = Capsule(shaft_top, shaft_bottom, 15.0 * s, 12.5 * s)
+    cortex_shaft = rng.uniform(4.0, 6.5) * s
+    femur = (
+        BonePart(shape=head, cortex_mm=1.4 * s, interior="cancellous"),
+        BonePart(shape=neck, cortex_mm=2.0 * s, interior="cancellous"),
+        BonePart(shape=troch, cortex_mm=1.5 * s, interior="cancellous"),
+        BonePart(shape=lesser, cortex_mm=1.5 * s, interior="cancellous"),
+        BonePart(shape=shaft, cortex_mm=cortex_shaft, interior="medullary"),
+    )
+    # acetabulum: a shell cap over the head, open laterally and inferiorly; 3-4 mm joint space
+    axis = np.array([-sg * 0.55, 0.15, 0.82])
+    acet = ShellCap(h, rh + 3.5 * s, rh + 15.0 * s, axis, -0.2)
+    # iliac wing: a flat, oblique ellipsoid rising from the acetabulum
+    n = np.array([sg * 0.75, -0.55, 0.25])
+    n /= np.linalg.norm(n)
+    u = np.cross(n, [0.0, 0.0, 1.0])
+    u /= np.linalg.norm(u)
+    w = np.cross(n, u)
+    rot = np.stack([u, w, n], axis=1)
+    ilium = Ellipsoid(
+        h + s * np.array([-sg * 5.0, 22.0, 78.0]), s * np.array([62.0, 62.0, 6.5]), rot
+    )
+    ischium = Capsule(
+        h + s * np.array([-sg * 8.0, 24.0, -12.0]),
+        h + s * np.array([-sg * 14.0, 30.0, -58.0]),
+        12.0 * s,
+        14.0 * s,
+    )
+    pubis = Capsule(
+        h + s * np.array([-sg * 22.0, -18.0, -12.0]),
+        h + s * np.array([-sg * 82.0, -30.0, -28.0]),
+        10.0 * s,
+        8.5 * s,
+    )
+    pelvis = (
+        BonePart(shape=acet, cortex_mm=1.8 * s, interior="cancellous"),
+        BonePart(shape=Carved(ilium, h, rh + 3.5 * s), cortex_mm=1.6 * s, interior="cancellous"),
+        BonePart(shape=ischium, cortex_mm=1.8 * s, interior="cancellous"),
+        BonePart(shape=pubis, cortex_mm=1.5 * s, interior="cancellous"),
+    )
+    num_groups = 5
+    base = np.linspace(0, 2 * np.pi, num_groups, endpoint=False)
+    angles = base + rng.uniform(-0.25, 0.25, size=num_groups) + rng.uniform(0, 2 * np.pi)
+    return _Side(
+        sign=sg,
+        hip_centre=h,
+        head_radius_mm=rh,
+        shaft=shaft,
+        femur=femur,
+        pelvis=pelvis,
+        plane_angles=angles,
+        muscle_hu=rng.uniform(34.0, 58.0, size=num_groups),
+        fat_mm=fat_mm,
+        thigh_radii_mm=(s * rng.uniform(68.0, 80.0), s * rng.uniform(62.0, 72.0)),
+        twist_per_mm=rng.uniform(-0.012, 0.012) / s,
+        plane_start_mm=s * rng.uniform(18.0, 45.0, size=num_groups),
+    )
+
+
+def make_anatomy(
+    rng: np.random.Generator,
+    *,
+    fov_x_mm: float,
+    fov_y_mm: float,
+    layout: str = "auto",
+) -> Anatomy:
+    """Draw a random patient anatomy that fits a field of view.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Source of randomness.
+    fov_x_mm, fov_y_mm : float
+        Width (left-right) and height (anterior-posterior) of the field of view in mm.
+    layout : {"auto", "pelvis", "thigh"}
+        ``"pelvis"``: both hips and thighs; ``"thigh"``: one hip and thigh centred in
+        the field of view; ``"auto"``: ``"pelvis"`` when the field of view is at
+        least 300 x 240 mm, else ``"thigh"``.
+
+    Returns
+    -------
+    Anatomy
+        Centred on (0, 0) in x and y; the reference hip centre is at z = 0.
+
+    Raises
+    ------
+    ValueError
+        If `layout` is unknown.
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}; got {layout!r}")
+    if layout == "auto":
+        layout = "pelvis" if fov_x_mm >= 300 and fov_y_mm >= 240 else "thigh"
+    fat_mm = rng.uniform(7.0, 22.0)
+    if layout == "pelvis":
+        s = float(np.clip(min(0.92 * fov_x_mm / 360.0, 0.85 * fov_y_mm / 265.0), 0.6, 1.0))
+        s *= rng.uniform(0.93, 1.0)
+        fat_mm *= s
+        hy = -10.0 * s
+        sides = tuple(
+            _make_side(
+                rng,
+                sign=sg,
+                hip_centre=np.array([sg * 88.0 * s + rng.uniform(-2, 2), hy, rng.uniform(-2, 2)]),
+                s=s,
+                fat_mm=fat_mm,
+            )
+            for sg in (-1.0, 1.0)
+        )
+        pelvis_ellipse = (0.0, hy + 8.0 * s, 168.0 * s, 112.0 * s)
+        bladder = Ellipsoid(
+            np.array([0.0, hy - 45.0 * s, 15.0 * s]),
+            s * np.array([38.0, 28.0, 30.0]) * rng.uniform(0.6, 1.1),
+            np.eye(3),
+        )
+        table_y = hy + 8.0 * s + 112.0 * s + 1.0
+    else:
+        s = float(np.clip(0.88 * min(fov_x_mm, fov_y_mm) / 2.0 / 92.0, 0.5, 1.0))
+        fat_mm *= s * 0.7
+        sg = float(rng.choice([-1.0, 1.0]))
+        side_seed = int(rng.integers(2**32))
+        side0 = _make_side(
+            np.random.default_rng(side_seed), sign=sg, hip_centre=np.zeros(3), s=s, fat_mm=fat_mm
+        )
+        # centre the limb (taken 60 mm below the hip) in the field of view
+        cx, cy = _shaft_centre(side0, -60.0 * s)
+        shift = -np.array([float(cx) + sg * 6.0 * s, float(cy) + 4.0 * s, 0.0])
+        side = _make_side(
+            np.random.default_rng(side_seed), sign=sg, hip_centre=shift, s=s, fat_mm=fat_mm
+        )
+        # a targeted view of one hip: acetabulum and a smaller supra-acetabular ilium only
+        ilium = side.pelvis[1]
+        assert isinstance(ilium.shape, Carved) and isinstance(ilium.shape.shape, Ellipsoid)
+        small = Carved(
+            Ellipsoid(
+                shift + s * np.array([-sg * 4.0, 16.0, 62.0]),
+                s * np.array([42.0, 42.0, 6.5]),
+                ilium.shape.shape.rotation,
+            ),
+            ilium.shape.centre,
+            ilium.shape.radius,
+        )
+        side = dataclasses.replace(
+            side, pelvis=(side.pelvis[0], dataclasses.replace(ilium, shape=small))
+        )
+        sides = (side,)
+        pelvis_ellipse = None
+        bladder = None
+        table_y = side.shaft.a[1] + 4.0 * s + side.thigh_radii_mm[1] * 1.1 + 2.0
+    return Anatomy(
+        layout=layout,
+        scale=s,
+        sides=sides,
+        pelvis_ellipse=pelvis_ellipse,
+        cortex_hu=rng.uniform(1350.0, 1700.0),
+        cancellous_hu=rng.uniform(200.0, 330.0),
+        marrow_hu=rng.uniform(-70.0, -20.0),
+        fat_hu=rng.uniform(-110.0, -90.0),
+        table_y_mm=table_y,
+        muscle_texture=SinusoidField.random(
+            rng, wavelength_mm=(4.0, 14.0), num_waves=12, stretch_xyz=(1.0, 1.0, 4.0)
+        ),
+        fat_texture=SinusoidField.random(rng, wavelength_mm=(6.0, 20.0), num_waves=6),
+        bone_texture=SinusoidField.random(rng, wavelength_mm=(1.6, 3.5), num_waves=14),
+        fat_wobble=SinusoidField.random(rng, wavelength_mm=(40.0, 120.0), num_waves=5),
+        plane_wobble=SinusoidField.random(rng, wavelength_mm=(30.0, 90.0), num_waves=5),
+        bladder=bladder,
+    )
