@@ -76,6 +76,9 @@ def load(
     path = Path(source)
     s = scan([path])
     studies = group_studies(s.headers)
+    skipped = list(s.skipped)
+    if "" in studies and len(studies) + len(s.volumes) > 1:  # files without a StudyInstanceUID
+        skipped += [f"{h.path}: DICOM file without StudyInstanceUID" for h in studies.pop("")]
     num_studies = len(studies) + len(s.volumes)
     if num_studies > 1:
         names = sorted(uid or "(no StudyInstanceUID)" for uid in studies)
@@ -100,13 +103,13 @@ def load(
             code="no_series",
         )
     return load_dicom_study(
-        list(s.headers),
+        [h for hs in studies.values() for h in hs],
         source=path,
         series_uid=series_uid,
         config=config,
         num_files=s.num_files,
         num_non_dicom=s.num_non_dicom,
-        skipped_files=tuple(x for x in s.skipped if not x.endswith(": not DICOM")),
+        skipped_files=tuple(x for x in skipped if not x.endswith(": not DICOM")),
     )
 
 

@@ -19,7 +19,17 @@ from pydicom.errors import BytesLengthException, InvalidDicomError
 
 from ..errors import InputError
 
-__all__ = ["PARSE_ERRORS", "DicomHeader", "FrameGeometry", "read_header", "read_headers"]
+#: Media Storage Directory Storage (DICOMDIR files).
+DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+
+__all__ = [
+    "DICOMDIR_SOP_CLASS",
+    "PARSE_ERRORS",
+    "DicomHeader",
+    "FrameGeometry",
+    "read_header",
+    "read_headers",
+]
 
 #: Exceptions third-party parsers raise on malformed input. Caught only at the
 #: file boundary and turned into an :class:`InputError` (or a skip reason).
@@ -300,7 +310,9 @@ def _check_complete(ds: pydicom.Dataset, path: Path, *, at_eof: bool, file_size:
                 path=path,
                 code="truncated",
             )
-    if at_eof and "SOPClassUID" not in ds:
+    meta = getattr(ds, "file_meta", None)
+    is_dicomdir = meta is not None and meta.get("MediaStorageSOPClassUID") == DICOMDIR_SOP_CLASS
+    if at_eof and "SOPClassUID" not in ds and not is_dicomdir:
         raise InputError(
             f"truncated file: it ends after {file_size} bytes, inside the DICOM header "
             "(no SOPClassUID found)",
@@ -373,7 +385,8 @@ def _header_from_dataset(
     padding_limit = values["PixelPaddingRangeLimit"]
     return DicomHeader(
         path=path,
-        sop_class_uid=_str(values["SOPClassUID"]),
+        sop_class_uid=_str(values["SOPClassUID"])
+        or _str(getattr(meta, "MediaStorageSOPClassUID", None) if meta is not None else None),
         sop_instance_uid=_str(values["SOPInstanceUID"]),
         study_instance_uid=_str(values["StudyInstanceUID"]),
         series_instance_uid=_str(values["SeriesInstanceUID"]),

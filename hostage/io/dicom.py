@@ -121,6 +121,7 @@ def _slice_refs(series: _Series) -> list[SliceRef]:
 def _rank(series: _Series, plan: StackPlan) -> tuple[object, ...]:
     original = "ORIGINAL" in series.first.image_type[:1]
     return (
+        plan.num_out_slices < 3,  # a volume before a few loose slices
         not original,
         not plan.is_axial,
         round(plan.spacing_zyx_mm[0], 3),

@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
-from ._dicom_header import PARSE_ERRORS, DicomHeader, FrameGeometry, read_header, read_headers
+from ._dicom_header import (
+    DICOMDIR_SOP_CLASS,
+    PARSE_ERRORS,
+    DicomHeader,
+    FrameGeometry,
+    read_header,
+    read_headers,
+)
 
 __all__ = [
     "PARSE_ERRORS",
@@ -156,11 +163,11 @@ def scan(paths: Sequence[str | Path], *, jobs: int = 1) -> Scan:
     """
     files = list(_walk(paths))
     volumes = [f for f in files if is_volume_file(f)]
+    volume_dirs = {v.parent for v in volumes}
     detached = {
         f
         for f in files
-        if f.name.lower().endswith(_DETACHED_DATA_SUFFIXES)
-        and any(v.parent == f.parent for v in volumes)
+        if f.parent in volume_dirs and f.name.lower().endswith(_DETACHED_DATA_SUFFIXES)
     }
     others = [f for f in files if not is_volume_file(f) and f not in detached]
     results = read_headers(others, jobs=jobs)
@@ -169,7 +176,10 @@ def scan(paths: Sequence[str | Path], *, jobs: int = 1) -> Scan:
     num_non_dicom = 0
     for f, r in zip(others, results, strict=True):
         if isinstance(r, DicomHeader):
-            headers.append(r)
+            if r.sop_class_uid == DICOMDIR_SOP_CLASS:
+                skipped.append(f"{f}: DICOMDIR (a directory index, not an image)")
+            else:
+                headers.append(r)
         elif r == "not_dicom":
             num_non_dicom += 1
             skipped.append(f"{f}: not DICOM")

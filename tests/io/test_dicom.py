@@ -112,6 +112,22 @@ def test_localizer_second_series_and_non_images_are_skipped_with_reasons(tmp_pat
         load(tmp_path, series_uid="1.2.3")
 
 
+def test_secondary_capture_and_loose_thin_slice_are_not_chosen(tmp_path, dicom_writer):
+    study = generate_uid()
+    _, _, volume_uid, _ = dicom_writer.series(tmp_path / "v", n=6, spacing_z=2.0, study_uid=study)
+    _, _, single_uid, _ = dicom_writer.series(
+        tmp_path / "one", n=1, study_uid=study, slice_thickness=0.5
+    )
+    sc = pydicom.dcmread(dicom_writer.series(tmp_path / "sc", n=1, study_uid=study)[0][0])
+    sc.SOPClassUID = sc.file_meta.MediaStorageSOPClassUID = pydicom.uid.SecondaryCaptureImageStorage
+    sc.save_as(tmp_path / "sc" / "IM0000.dcm", enforce_file_format=True)
+    v = load(tmp_path)
+    assert v.series_instance_uid == volume_uid
+    skipped = "\n".join(v.load_report.skipped)
+    assert "secondary capture (e.g. a dose report screen), not a CT volume" in skipped
+    assert f"series {single_uid}" in skipped and "not chosen (1 slices of 0.500 mm" in skipped
+
+
 def test_original_preferred_over_thinner_derived(tmp_path, dicom_writer):
     study = generate_uid()
     _, _, original, _ = dicom_writer.series(tmp_path / "o", n=4, spacing_z=3.0, study_uid=study)

@@ -136,3 +136,12 @@ def test_copied_real_series_with_junk(pydicom_file, tmp_path):
     v = load(tmp_path)
     assert v.hu.shape == (5, 16, 16)
     assert v.load_report.num_files == 6 and v.load_report.num_non_dicom == 1
+
+
+def test_dicomdir_and_loose_files_do_not_count_as_studies(pydicom_file, tmp_path):
+    src = pydicom_file("dicomdirtests/98892001/CT5N/2062").parent
+    shutil.copytree(src, tmp_path / "CT5N")
+    shutil.copy(pydicom_file("dicomdirtests/DICOMDIR"), tmp_path / "DICOMDIR")
+    v = load(tmp_path)
+    assert v.hu.shape == (5, 16, 16)
+    assert any("DICOMDIR (a directory index, not an image)" in s for s in v.load_report.skipped)
