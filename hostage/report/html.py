@@ -82,7 +82,7 @@ h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.2em;margin:1em 0 .4em}h3{font-si
 .verdict .status{font-size:1.45em;font-weight:700;color:var(--c)}
 table{border-collapse:collapse;font-size:.9em;margin:4px 0}
 th,td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}
-th{background:#f0f0f0}td.num{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f0f0f0}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .swatch{display:inline-block;width:.9em;height:.9em;border-radius:2px;vertical-align:-.1em;
 margin-right:.3em;background:var(--c)}
 .focus{border:1px solid #ddd;border-radius:6px;padding:8px 12px;margin:14px 0;page-break-inside:avoid}
@@ -415,7 +415,7 @@ def render_report(
         out.append(
             f"<section class='focus' id='focus-{f.id}' style='border-left:6px solid "
             f"{STAGE_COLOURS[f.stage]}'><h3>Focus {f.id}: {stage_badge(f.stage)} "
-            f"(confidence {f.confidence:.2f})</h3>"
+            f"(confidence {f.confidence:.2f}){' · <strong>atypical pattern</strong>' if f.atypical else ''}</h3>"
             f"<p class='muted'>scores: {esc(scores)} · volume {f.volume_mm3:.1f} mm³ · "
             f"centroid L, P, S = {', '.join(f'{v:.1f}' for v in f.centroid_lps_mm)} mm</p>"
         )
