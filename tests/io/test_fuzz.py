@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -78,6 +76,11 @@ def bases(tmp_path_factory, dicom_writer):
     }
 
 
+@pytest.fixture(scope="module")
+def work_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("fuzz_work")
+
+
 def _load_only_input_errors(folder: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -100,11 +103,13 @@ def _set(ds: pydicom.Dataset, tag: str, value: object) -> None:
         setattr(ds, tag, value)
 
 
-def _write(folder: Path, blobs: list[bytes]) -> None:
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+def _write_and_load(work: Path, base: str, blobs: list[bytes]) -> None:
+    """Write the (mutated) files over the base's working folder and load it."""
+    folder = work / base
+    folder.mkdir(exist_ok=True)
     for i, b in enumerate(blobs):
         (folder / f"f{i}").write_bytes(b)
+    _load_only_input_errors(folder)
 
 
 @settings(
@@ -120,7 +125,7 @@ def _write(folder: Path, blobs: list[bytes]) -> None:
 )
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore")
-def test_fuzz_header_values(bases, base, which, edits):
+def test_fuzz_header_values(bases, work_dir, base, which, edits):
     blobs = list(bases[base])
     i = which % len(blobs)
     ds = pydicom.dcmread(io.BytesIO(blobs[i]))
@@ -136,9 +141,7 @@ def test_fuzz_header_values(bases, base, which, edits):
     finally:
         pydicom.config.settings.writing_validation_mode = old
     blobs[i] = out.getvalue()
-    with tempfile.TemporaryDirectory() as tmp:
-        _write(Path(tmp) / "study", blobs)
-        _load_only_input_errors(Path(tmp) / "study")
+    _write_and_load(work_dir, base, blobs)
 
 
 @settings(
@@ -162,7 +165,7 @@ def test_fuzz_header_values(bases, base, which, edits):
 )
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore")
-def test_fuzz_raw_bytes(bases, base, which, edits):
+def test_fuzz_raw_bytes(bases, work_dir, base, which, edits):
     blobs = list(bases[base])
     i = which % len(blobs)
     data = bytearray(blobs[i])
@@ -179,6 +182,4 @@ def test_fuzz_raw_bytes(bases, base, which, edits):
         else:
             del data[pos : pos + len(payload)]
     blobs[i] = bytes(data)
-    with tempfile.TemporaryDirectory() as tmp:
-        _write(Path(tmp) / "study", blobs)
-        _load_only_input_errors(Path(tmp) / "study")
+    _write_and_load(work_dir, base, blobs)
