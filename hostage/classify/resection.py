@@ -3,10 +3,11 @@
 Resection only once the ossification is mature (DOMAIN.md; seed review 000):
 
 1. ``no_foci`` when no focus was found.
-2. ``not_ready`` when any focus is amorphous or immature and that call is firm
-   (an atypical focus is named in the reasons too).
+2. ``not_ready`` when any typical focus is amorphous or immature and that call
+   is firm (an atypical focus is named in the reasons too).
 3. ``indeterminate`` when any focus shows an atypical pattern (central-first
-   mineralisation: never simply "ready").
+   mineralisation: never simply "ready"). The stage of an atypical focus is
+   not an HO stage and does not count in rules 2 and 4.
 4. ``indeterminate`` when the verdict hinges on a focus whose mature / not
    mature call is in doubt (it flips under small perturbations, the classifier
    is uncertain with the runner-up across the boundary, or it abstained).
@@ -103,9 +104,11 @@ def resection(
             status=Resection.NO_FOCI, reasons=("no hyperdense soft-tissue focus was found",)
         )
     atypical = [i for i, st in enumerate(stages) if st.atypical]
-    non_mature = [i for i, st in enumerate(stages) if st.stage is not Stage.MATURE]
+    # An atypical focus's stage is not an HO stage: it decides through rule 3 only.
+    typical = [i for i, st in enumerate(stages) if not st.atypical]
+    non_mature = [i for i in typical if stages[i].stage is not Stage.MATURE]
     firm_non_mature = [i for i in non_mature if not stages[i].readiness_ambiguous]
-    doubtful = [i for i, st in enumerate(stages) if st.readiness_ambiguous]
+    doubtful = [i for i in typical if stages[i].readiness_ambiguous]
 
     atypical_notes = [
         f"{_name(i, foci)} shows atypical central-first mineralisation "

@@ -200,3 +200,12 @@ def test_prior_resorption_mentions_infection():
         "focus 1 is smaller and less dense than before: partial resorption or fragmentation "
         "can mean infection"
     ) in v.reasons
+
+
+def test_atypical_focus_stage_does_not_count_as_not_ready():
+    # central-first foci have no rim, so they often score as immature: still indeterminate
+    v = resection(
+        [st(M), st(I, atypical=True)], foci=[focus(1, (0, 0, 0), 1), focus(2, (9, 9, 9), 1)]
+    )
+    assert v.status is Resection.INDETERMINATE
+    assert len(v.reasons) == 1 and v.reasons[0].startswith("focus 2 shows atypical")
