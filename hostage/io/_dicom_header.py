@@ -52,6 +52,8 @@ PARSE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 _PIXEL_TAG_LE = b"\xe0\x7f\x10\x00"
+_PIXEL_TAG_BE = b"\x7f\xe0\x00\x10"
+_DEFLATED = "1.2.840.10008.1.2.1.99"
 _LONG_VRS = {b"OB", b"OW", b"OD", b"OF", b"OL", b"OV", b"UN", b"SQ", b"UT", b"UC", b"UR"}
 _FAST_SYNTAXES = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
 _TOP_TAGS = (
@@ -333,7 +335,10 @@ def _header_from_dataset(
             ts = "1.2.840.10008.1.2.2"
     values = {name: ds.get(name) for name in _TOP_TAGS}
     # pixel data element: where its value starts and how long it says it is
-    has_pixels = after[:4] == _PIXEL_TAG_LE
+    if ts == _DEFLATED:  # the file position says nothing about the inflated stream
+        has_pixels = True  # pydicom will tell when the pixels are decoded
+    else:
+        has_pixels = after[:4] in (_PIXEL_TAG_LE, _PIXEL_TAG_BE)
     offset: int | None = None
     length: int | None = None
     if has_pixels and len(after) >= 8:

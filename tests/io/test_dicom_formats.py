@@ -8,8 +8,11 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
     EnhancedCTImageStorage,
+    ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
     JPEG2000Lossless,
     RLELossless,
     generate_uid,
@@ -120,3 +123,22 @@ def test_compressed_series(tmp_path, dicom_writer, syntax):
     v = load(tmp_path)
     np.testing.assert_array_equal(v.hu, stored.astype(np.int32) - 1024)
     assert v.hu.dtype == np.int16
+
+
+@pytest.mark.parametrize(
+    "syntax", [ImplicitVRLittleEndian, ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian]
+)
+def test_other_uncompressed_syntaxes(tmp_path, dicom_writer, monkeypatch, syntax):
+    monkeypatch.setattr(pydicom.config.settings, "writing_validation_mode", pydicom.config.WARN)
+    paths, _, _, stored = dicom_writer.series(tmp_path, n=3)
+    for p, px in zip(paths, stored, strict=True):
+        ds = pydicom.dcmread(p)
+        ds.file_meta.TransferSyntaxUID = syntax
+        if syntax == ExplicitVRBigEndian:
+            ds.PixelData = px.astype(">u2").tobytes()
+            pydicom.dcmwrite(p, ds, implicit_vr=False, little_endian=False, force_encoding=True)
+        else:
+            ds.save_as(p, enforce_file_format=True)
+        np.testing.assert_array_equal(pydicom.dcmread(p).pixel_array, px)
+    v = load(tmp_path)
+    np.testing.assert_array_equal(v.hu, stored.astype(np.int32) - 1024)
