@@ -335,10 +335,9 @@ def _header_from_dataset(
             ts = "1.2.840.10008.1.2.2"
     values = {name: ds.get(name) for name in _TOP_TAGS}
     # pixel data element: where its value starts and how long it says it is
-    if ts == _DEFLATED:  # the file position says nothing about the inflated stream
-        has_pixels = True  # pydicom will tell when the pixels are decoded
-    else:
-        has_pixels = after[:4] in (_PIXEL_TAG_LE, _PIXEL_TAG_BE)
+    # a deflated file's position says nothing about the inflated stream: assume pixels,
+    # pydicom will tell when they are decoded
+    has_pixels = ts == _DEFLATED or after[:4] in (_PIXEL_TAG_LE, _PIXEL_TAG_BE)
     offset: int | None = None
     length: int | None = None
     if has_pixels and len(after) >= 8:
