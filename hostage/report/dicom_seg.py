@@ -7,8 +7,10 @@ It references the source series' instances (frame-level source image
 references are derived by highdicom from the shared geometry).
 
 highdicom copies the patient and study modules of the source images into the
-derived object, as the DICOM standard expects; hostage never logs those values
-nor puts them in file names.
+derived object, as the DICOM standard expects for an object of the same study;
+hostage then removes the optional free-text and identifying attributes among
+them (:data:`OPTIONAL_IDENTIFYING`: study description, patient comments,
+institution, ...), and never logs the remaining ones nor puts them in file names.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = [
     "frame_segment_numbers",
     "read_source_headers",
     "segment_label",
+    "strip_optional_identifying",
     "write_seg",
 ]
 
@@ -45,6 +48,44 @@ SEG_NAME = "seg.dcm"
 SEG_SERIES_NUMBER = 9801
 #: Manufacturer / model name written into derived objects.
 DEVICE_NAME = "hostage"
+
+
+#: Optional (type 3) free-text or identifying attributes that highdicom may copy from the
+#: source into a derived object; hostage removes them. The patient and study attributes
+#: that DICOM requires of a derived object of the same study (PatientName, PatientID,
+#: PatientBirthDate, PatientSex, StudyDate, StudyTime, AccessionNumber, StudyID,
+#: ReferringPhysicianName) stay, as the standard asks.
+OPTIONAL_IDENTIFYING: tuple[str, ...] = (
+    "StudyDescription", "PatientComments", "InstitutionName", "InstitutionAddress",
+    "InstitutionalDepartmentName", "OperatorsName", "PerformingPhysicianName",
+    "PhysiciansOfRecord", "NameOfPhysiciansReadingStudy", "RequestingPhysician",
+    "OtherPatientIDs", "OtherPatientIDsSequence", "OtherPatientNames", "PatientAddress",
+    "PatientTelephoneNumbers", "PatientMotherBirthName", "MilitaryRank", "BranchOfService",
+    "EthnicGroup", "Occupation", "AdditionalPatientHistory", "MedicalAlerts", "Allergies",
+    "AdmittingDiagnosesDescription", "ReasonForStudy", "RequestedProcedureDescription",
+    "PatientAge", "PatientSize", "PatientWeight", "StationName", "IssuerOfPatientID",
+)  # fmt: skip
+
+
+def strip_optional_identifying(ds: Any) -> Any:
+    """Remove :data:`OPTIONAL_IDENTIFYING` attributes from `ds` (in place).
+
+    They are removed from the top level and from the items of the Contributing
+    Equipment Sequence (where highdicom records the source scanner's site).
+
+    Examples
+    --------
+    >>> from pydicom import Dataset
+    >>> ds = Dataset(); ds.PatientName = "A^B"; ds.StudyDescription = "hip"
+    >>> "StudyDescription" in strip_optional_identifying(ds), "PatientName" in ds
+    (False, True)
+    """
+    items = [ds, *ds.get("ContributingEquipmentSequence", ())]
+    for item in items:
+        for keyword in OPTIONAL_IDENTIFYING:
+            if keyword in item:
+                delattr(item, keyword)
+    return ds
 
 
 def segment_label(focus_id: int, stage: str) -> str:
@@ -164,7 +205,7 @@ def build_segmentation(
         )
         for f in ctx.result.foci
     ]
-    return hd.seg.Segmentation(
+    seg = hd.seg.Segmentation(
         source_images=list(sources),
         pixel_array=hd_volume,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
@@ -181,6 +222,7 @@ def build_segmentation(
         content_description="HO foci staged by hostage (research use, not a medical device)",
         series_description="hostage HO foci",
     )
+    return strip_optional_identifying(seg)
 
 
 def write_seg(ctx: StudyOutputs, *, module: str = "highdicom") -> list[Path]:

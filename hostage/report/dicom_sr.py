@@ -33,6 +33,7 @@ from .dicom_seg import (
     frame_segment_numbers,
     read_source_headers,
     segment_label,
+    strip_optional_identifying,
 )
 
 if TYPE_CHECKING:
@@ -204,7 +205,7 @@ def build_sr(ctx: StudyOutputs, *, hd: Any, seg: Any, sources: Sequence[Any]) ->
         procedure_reported=codes.cid100.CTUnspecifiedBodyRegion,
         imaging_measurements=groups,
     )
-    return hd.sr.Comprehensive3DSR(
+    sr = hd.sr.Comprehensive3DSR(
         evidence=[seg, *sources],
         content=report,
         series_instance_uid=hd.UID(),
@@ -217,6 +218,7 @@ def build_sr(ctx: StudyOutputs, *, hd: Any, seg: Any, sources: Sequence[Any]) ->
         is_verified=False,
         series_description="hostage HO measurements",
     )
+    return strip_optional_identifying(sr)
 
 
 def write_sr(ctx: StudyOutputs, *, module: str = "highdicom") -> list[Path]:

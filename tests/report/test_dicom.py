@@ -266,3 +266,35 @@ def test_seg_and_sr_reference_a_real_series(kit, tmp_path):
     [group] = sr.content.get_volumetric_roi_measurement_groups()
     [vol] = group.get_measurements()
     assert vol.value == pytest.approx(3 * 5 * 6 * volume.voxel_volume_mm3, rel=1e-6)
+
+
+OPTIONAL_FREE_TEXT = {
+    "InstitutionName": "SECRET-HOSPITAL",
+    "StudyDescription": "SECRET-STUDY",
+    "OperatorsName": "SECRET^OPERATOR",
+    "PatientComments": "SECRET-COMMENT",
+    "PerformingPhysicianName": "SECRET^PHYSICIAN",
+    "OtherPatientIDs": "SECRET-OTHER-ID",
+    "PatientAddress": "SECRET-ADDRESS",
+}
+
+
+def test_optional_free_text_is_not_copied(kit, tmp_path):
+    study = kit.make_study("axial-isotropic")
+    files = kit.write_dicom_series(study.volume, tmp_path / "series")
+    for path in files:
+        ds = pydicom.dcmread(path)
+        for keyword, value in OPTIONAL_FREE_TEXT.items():
+            setattr(ds, keyword, value)
+        ds.save_as(path)
+    ctx = kit.outputs_for(study, tmp_path / "out", files)
+    write_seg(ctx)
+    write_sr(ctx)
+    for name in (SEG_NAME, SR_NAME):
+        ds = pydicom.dcmread(ctx.out_dir / name)
+        leaked = [e.keyword for e in ds.iterall() if e.VR != "SQ" and "SECRET" in str(e.value)]
+        assert leaked == []
+        # what a derived object of the same patient and study must carry stays
+        assert ds.PatientID == "TEST-ID-1"
+        assert ds.AccessionNumber == "ACC1"
+    assert hd.seg.segread(ctx.out_dir / SEG_NAME).number_of_segments == len(study.result.foci)
