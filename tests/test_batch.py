@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, generate_uid
@@ -116,10 +117,17 @@ def write_series(
 
 
 @pytest.fixture(scope="module")
-def studies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Good and bad study folders, each its own INPUT; keys are the expected study keys."""
+def studies(tmp_path_factory: pytest.TempPathFactory, phantom_dicom_dir: Path) -> dict[str, Path]:
+    """Good and bad study folders, each its own INPUT; keys are the expected study keys.
+
+    The good ones are two small series written here and the session's hip/thigh phantom
+    (``hostage.phantom``, three lesions and look-alikes).
+    """
     root = tmp_path_factory.mktemp("studies")
-    paths: dict[str, Path] = {}
+    first = next(p for p in sorted(phantom_dicom_dir.iterdir()) if p.suffix == ".dcm")
+    paths: dict[str, Path] = {
+        str(pydicom.dcmread(first, stop_before_pixels=True).StudyInstanceUID): phantom_dicom_dir
+    }
     for i in range(2):
         uid = write_series(root / f"good{i}", seed=i, study_uid=f"1.2.826.0.1.3680043.99.{i + 1}")
         paths[uid] = root / f"good{i}"
@@ -139,13 +147,17 @@ def studies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return paths
 
 
-GOOD = ("1.2.826.0.1.3680043.99.1", "1.2.826.0.1.3680043.99.2")
+SMALL = ("1.2.826.0.1.3680043.99.1", "1.2.826.0.1.3680043.99.2")
 BAD = (
     "1.2.826.0.1.3680043.99.10",
     "1.2.826.0.1.3680043.99.11",
     "1.2.826.0.1.3680043.99.12",
     "junk",
 )
+
+
+def _good(studies: dict[str, Path]) -> list[str]:
+    return sorted(k for k in studies if k not in BAD)
 
 
 def _results(out: Path) -> dict[str, dict]:
@@ -164,9 +176,11 @@ def test_mixed_batch_gives_expected_statuses_and_exit_1(studies, tmp_path, capsy
     assert rc == 1
     results = _results(out)
     assert set(results) == set(studies)
-    for key in GOOD:
+    for key in _good(studies):
         assert results[key]["status"] == "ok", results[key]["error"]
-        assert results[key]["study"]["shape_zyx"] == [12, 48, 48]
+        assert results[key]["study"]["shape_zyx"] == (
+            [12, 48, 48] if key in SMALL else [24, 128, 128]
+        )
     for key in BAD:
         assert results[key]["status"] == "error"
         # Bad input is explained by the loader (InputError), never an unexpected crash.
@@ -182,17 +196,17 @@ def test_mixed_batch_gives_expected_statuses_and_exit_1(studies, tmp_path, capsy
     header = (out / "foci.csv").read_text().splitlines()[0]
     assert header.startswith("study_key,focus_id,stage,")
     log = (out / "hostage.log").read_text()
-    assert "batch finished: 6 of 6 studies have results (4 errors)" in log
+    assert "batch finished: 7 of 7 studies have results (4 errors)" in log
     assert "Doe" not in log and "Janet" not in log
     err = capsys.readouterr().err
-    assert "[6/6]" in err  # plain progress lines: stderr is not a terminal under pytest
+    assert "[7/7]" in err  # plain progress lines: stderr is not a terminal under pytest
     assert "INFO" not in err  # the console keeps its level; INFO goes to hostage.log only
     assert "1.2.826.0.1.3680043.99.1: ok," in log
 
 
 def test_all_good_exits_0_and_python_api_returns_results(studies, tmp_path):
     out = tmp_path / "out"
-    good = [studies[k] for k in GOOD]
+    good = [studies[k] for k in _good(studies)]
     rc = main(
         [
             "batch",
@@ -208,7 +222,7 @@ def test_all_good_exits_0_and_python_api_returns_results(studies, tmp_path):
     )
     assert rc == 0
     results = hostage.batch(good, out=tmp_path / "api", jobs=1, outputs=["json"], progress=False)
-    assert [r.study_key for r in results] == sorted(GOOD)
+    assert [r.study_key for r in results] == _good(studies)
     assert all(r.status is Status.OK for r in results)
     for r in results:  # the API and the CLI stage identically
         assert r.to_dict() == json.loads((out / r.study_key / "result.json").read_text())
@@ -228,7 +242,7 @@ def test_bad_command_line_exits_2_and_writes_nothing(studies, tmp_path, capsys, 
     fast.write_text("[batch]\nscheduler_timeout_s = 0.5\n")
     extra = [a.format(fast=fast) for a in extra]
     out = tmp_path / "out"
-    rc = main(["batch", str(studies[GOOD[0]]), "--out", str(out), *extra])
+    rc = main(["batch", str(studies[SMALL[0]]), "--out", str(out), *extra])
     assert rc == 2
     assert match in capsys.readouterr().err
     assert not out.exists()
@@ -275,9 +289,9 @@ def test_unexpected_exception_becomes_error_with_traceback_in_log(tmp_path):
 
 
 def test_killed_worker_costs_only_its_study(studies, tmp_path, monkeypatch):
-    inputs = [studies[k] for k in (*GOOD, "1.2.826.0.1.3680043.99.11", "junk")]
+    inputs = [studies[k] for k in (*_good(studies), "1.2.826.0.1.3680043.99.11", "junk")]
     ref = hostage.batch(inputs, out=tmp_path / "ref", jobs=2, outputs=["json"], progress=False)
-    victim = GOOD[1]
+    victim = SMALL[1]
     monkeypatch.setenv(CRASH_TEST_ENV, victim)
     got = hostage.batch(inputs, out=tmp_path / "out", jobs=2, outputs=["json"], progress=False)
     by_key = {r.study_key: r for r in got}
@@ -301,13 +315,14 @@ def test_resume_repairs_damaged_output_to_the_uninterrupted_one(studies, tmp_pat
     hostage.batch(inputs, out=out, jobs=2, outputs=["json", "csv"], progress=False)
     # What a killed machine leaves: one study never finished, one result half written,
     # a stray temporary file, stale tables.
-    (out / GOOD[0] / "result.json").unlink()
+    phantom_key = next(k for k in _good(studies) if k not in SMALL)
+    (out / phantom_key / "result.json").unlink()
     half = out / BAD[0] / "result.json"
     half.write_bytes(half.read_bytes()[:100])
     (out / BAD[0] / ".result.json.abc123.tmp.json").write_text("{")
     (out / "index.json").unlink()
     (out / "foci.csv").write_text("stale\n")
-    kept = (out / GOOD[1] / "result.json").stat().st_mtime_ns
+    kept = (out / SMALL[1] / "result.json").stat().st_mtime_ns
     retried = (out / "junk" / "result.json").stat().st_mtime_ns
     resumed = hostage.batch(
         inputs, out=out, jobs=2, outputs=["json", "csv"], progress=False, resume=True
@@ -318,16 +333,16 @@ def test_resume_repairs_damaged_output_to_the_uninterrupted_one(studies, tmp_pat
     assert [r.study_key for r in resumed] == sorted(studies)
     assert [r.to_dict() for r in resumed] == [ref[k] for k in sorted(studies)]
     # The intact ok result is kept; error results are retried (batch.retry_errors_on_resume).
-    assert (out / GOOD[1] / "result.json").stat().st_mtime_ns == kept
+    assert (out / SMALL[1] / "result.json").stat().st_mtime_ns == kept
     assert (out / "junk" / "result.json").stat().st_mtime_ns != retried
-    assert "6 studies found, 1 already complete, 5 to stage" in (out / "hostage.log").read_text()
+    assert "7 studies found, 2 already complete, 5 to stage" in (out / "hostage.log").read_text()
 
 
 def test_resume_keeps_ok_and_can_keep_errors(studies, tmp_path):
-    inputs = [studies[GOOD[0]], studies["junk"]]
+    inputs = [studies[SMALL[0]], studies["junk"]]
     out = tmp_path / "out"
     hostage.batch(inputs, out=out, jobs=1, outputs=["json"], progress=False)
-    mtimes = {k: (out / k / "result.json").stat().st_mtime_ns for k in (GOOD[0], "junk")}
+    mtimes = {k: (out / k / "result.json").stat().st_mtime_ns for k in (SMALL[0], "junk")}
     keep_errors = Config.from_dict({"batch": {"retry_errors_on_resume": False}})
     res = hostage.batch(
         inputs, out=out, jobs=1, outputs=["json"], progress=False, resume=True, config=keep_errors
@@ -339,7 +354,7 @@ def test_resume_keeps_ok_and_can_keep_errors(studies, tmp_path):
     hostage.batch(
         inputs, out=out, jobs=1, outputs=["json"], progress=False, resume=True, config=other
     )
-    doc = json.loads((out / GOOD[0] / "result.json").read_text())
+    doc = json.loads((out / SMALL[0] / "result.json").read_text())
     assert doc["software"]["config"]["segment"]["min_focus_volume_mm3"] == 50.0
 
 
