@@ -13,10 +13,13 @@ from hostage.report.html import VERDICT_TEXT, write_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="Chromium not installed (Debian: apt-get install chromium); report rendering not checked",
-)
+pytestmark = [
+    pytest.mark.slow,  # starts a browser: a few seconds
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="Chromium not installed (Debian: apt-get install chromium); report rendering not checked",
+    ),
+]
 
 
 def screenshot(html_path: Path, tmp_path: Path) -> np.ndarray:
