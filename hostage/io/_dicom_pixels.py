@@ -207,6 +207,12 @@ class FrameReader:
                     code="bad_pixel_length",
                 ) from exc
             raise _decode_error(header, exc) from exc
+        except BaseException as exc:  # re-raised below unless it is a decoder panic
+            # Decoder plugins written in Rust (pylibjpeg-rle) turn a corrupt stream into
+            # pyo3's PanicException, which derives from BaseException, not Exception.
+            if type(exc).__name__ != "PanicException":
+                raise
+            raise _decode_error(header, RuntimeError(f"decoder panic: {exc}")) from exc
         arr = np.asarray(arr)
         if arr.ndim == 2:
             arr = arr[None]

@@ -3,7 +3,8 @@
 Two generators, both deterministic (``derandomize=True``): header values set to
 odd values through pydicom (wrong types, zero, negative, huge, NaN, deleted),
 and raw byte edits (overwrites, truncation, insertions) of whole files, pixel
-data included. Bases: pydicom's CT_small.dcm and a 3-slice series written here.
+data included. Bases: pydicom's CT_small.dcm and a 3-slice series written here (uncompressed
+and RLE).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pydicom
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydicom.uid import RLELossless
 
 from hostage.config import LoadConfig
 from hostage.errors import InputError
@@ -69,9 +71,11 @@ def bases(tmp_path_factory, dicom_writer):
 
     root = tmp_path_factory.mktemp("fuzz_bases")
     paths, *_ = dicom_writer.series(root / "series", n=3, padding=30)
+    rle, *_ = dicom_writer.series(root / "rle", n=3, transfer_syntax=RLELossless)
     small = get_testdata_file("CT_small.dcm", download=False)
     return {
         "series": [p.read_bytes() for p in paths],
+        "series_rle": [p.read_bytes() for p in rle],
         "ct_small": [Path(small).read_bytes()],
     }
 
@@ -119,7 +123,7 @@ def _write_and_load(work: Path, base: str, blobs: list[bytes]) -> None:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    base=st.sampled_from(["series", "ct_small"]),
+    base=st.sampled_from(["series", "series_rle", "ct_small"]),
     which=st.integers(0, 2),
     edits=st.lists(st.tuples(st.sampled_from(TAGS), VALUES), min_size=1, max_size=3),
 )
@@ -151,7 +155,7 @@ def test_fuzz_header_values(bases, work_dir, base, which, edits):
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    base=st.sampled_from(["series", "ct_small"]),
+    base=st.sampled_from(["series", "series_rle", "ct_small"]),
     which=st.integers(0, 2),
     edits=st.lists(
         st.tuples(
