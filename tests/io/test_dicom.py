@@ -232,6 +232,35 @@ def test_unsigned_values_beyond_int16_give_float32(tmp_path, dicom_writer):
     assert v.hu.dtype == np.float32 and v.hu[0, 0, 0] == 40000 - 1024
 
 
+@pytest.mark.parametrize("signed", [False, True])
+def test_bits_above_bits_stored_are_ignored_like_pydicom(tmp_path, dicom_writer, signed):
+    """12-bit data in 16-bit words: unused high bits set (unsigned) or not sign-extended."""
+    study, series = generate_uid(), generate_uid()
+    values = (dicom_writer.pixels().astype(np.int32) - 1024).clip(-2048, 2047)
+    for k in range(2):
+        p = dicom_writer.slice(
+            tmp_path / f"s{k}",
+            values.astype(np.int16) if signed else dicom_writer.pixels(),
+            study_uid=study,
+            series_uid=series,
+            ipp=(0, 0, 2.0 * k),
+            intercept=0.0 if signed else -1024.0,
+        )
+        ds = pydicom.dcmread(p)
+        ds.BitsStored, ds.HighBit = 12, 11
+        raw = (
+            values.astype(np.int16).view(np.uint16) & 0x0FFF if signed else ds.pixel_array | 0xF000
+        )
+        ds.PixelData = raw.astype("<u2").tobytes()
+        ds.save_as(p, enforce_file_format=True)
+    v = load(tmp_path)
+    for k in range(2):
+        ds = pydicom.dcmread(tmp_path / f"s{k}")
+        np.testing.assert_array_equal(v.hu[k], apply_modality_lut(ds.pixel_array, ds))
+    expect = values if signed else dicom_writer.pixels().astype(np.int32) - 1024
+    np.testing.assert_array_equal(v.hu[0], expect)
+
+
 # ----------------------------------------------------------------------------- geometry
 def test_missing_slice_is_an_error_by_default_and_resampled_when_allowed(tmp_path, dicom_writer):
     zs = [0.0, 2.0, 4.0, 8.0, 10.0]  # 6.0 is missing
