@@ -162,20 +162,40 @@ class SegmentConfig:
     focus_smooth_mm: float = param(
         0.7, "Gaussian smoothing (mm) of each candidate crop before thresholding.", min=0
     )
+    native_cortex_min_hu: float = param(
+        450.0,
+        "Native skeleton: coarse blocks whose maximum reaches this HU hold cortex or dense bone.",
+        min=0,
+    )
+    edge_max_normal_z: float = param(
+        0.5,
+        "Scanner edge width: cortex profiles use outward normals with |n_z| at most this (in-plane).",
+        min=0,
+        max=1,
+    )
     native_min_length_mm: float = param(
         90.0,
         "A dense structure spanning at least this many mm in z (or the whole scan) is native skeleton.",
         min=0,
     )
     native_erode_mm: float = param(
-        4.0,
+        5.0,
         "Erosion (mm) that separates foci fused to bone from the native skeleton's core.",
         min=0,
     )
+    native_min_exposure: float = param(
+        0.5,
+        "A dense body off the long skeleton is a focus if at least this fraction of its outer neighbours is soft tissue.",
+        min=0,
+        max=1,
+    )
     tubular_min_elongation: float = param(
         4.0,
-        "Candidates at least this elongated and thin (see tubular_max_diameter_mm) are vessels, not foci.",
+        "Candidates with sqrt(λ1/λ2) at least this, long and thin (tubular_*), are vessels, not foci.",
         min=1,
+    )
+    tubular_min_length_mm: float = param(
+        40.0, "Tubular candidates (vessels) are at least this long (mm).", min=0
     )
     tubular_max_diameter_mm: float = param(
         14.0, "Largest thickness (mm) of a tubular candidate rejected as a vessel.", min=0
@@ -187,7 +207,7 @@ class SegmentConfig:
         5.0, "Candidates within this distance (mm) of metal are dropped (blooming, streaks).", min=0
     )
     edge_max_profiles: int = param(
-        4000, "Most cortex boundary profiles sampled for the scanner edge width.", min=10
+        1500, "Most cortex boundary profiles sampled for the scanner edge width.", min=10
     )
 
 
@@ -290,49 +310,57 @@ class ClassifyConfig:
     )
     rim_from: float = param(
         0.25,
-        "Evidence 'rim' is 0 at or below this value of rim_completeness (fraction of the surface with a dense cortical shell).",
+        "Evidence 'rim' is 0 at this value of rim_completeness (fraction of the surface with a dense cortical shell).",
     )
     rim_to: float = param(
         0.85,
-        "Evidence 'rim' rises linearly to 1 at or above this value.",
+        "Evidence 'rim' reaches 1 at this value (linear in between, clipped to 0-1).",
     )
     trabecular_from_per_mm3: float = param(
         0.0,
-        "Evidence 'trabecular' is 0 at or below this value of texture_connectivity_density_per_mm3 (3-D trabecular network connectivity).",
+        "Evidence 'trabecular' is 0 at this value of texture_connectivity_density_per_mm3 (3-D trabecular network connectivity).",
     )
     trabecular_to_per_mm3: float = param(
-        0.5,
-        "Evidence 'trabecular' rises linearly to 1 at or above this value.",
+        0.05,
+        "Evidence 'trabecular' reaches 1 at this value (linear in between, clipped to 0-1).",
     )
     marrow_from: float = param(
         0.02,
-        "Evidence 'marrow' is 0 at or below this value of rim_fat_fraction (fatty-marrow fraction of the inside).",
+        "Evidence 'marrow' is 0 at this value of rim_fat_fraction (fatty-marrow fraction of the inside).",
     )
     marrow_to: float = param(
         0.2,
-        "Evidence 'marrow' rises linearly to 1 at or above this value.",
+        "Evidence 'marrow' reaches 1 at this value (linear in between, clipped to 0-1).",
     )
     margin_from: float = param(
-        0.3,
-        "Evidence 'margin' is 0 at or below this value of margin_sharpness_ratio (boundary sharpness relative to the scanner's own cortex edge).",
+        0.35,
+        "Evidence 'margin' is 0 at this value of margin_sharpness_ratio (boundary sharpness relative to the scan's own cortex edge).",
     )
     margin_to: float = param(
-        0.8,
-        "Evidence 'margin' rises linearly to 1 at or above this value.",
+        0.75,
+        "Evidence 'margin' reaches 1 at this value (linear in between, clipped to 0-1).",
     )
-    density_from_hu: float = param(
-        350.0,
-        "Evidence 'density' is 0 at or below this value of density_p90_hu (dense-mineral level).",
+    density_from: float = param(
+        0.25,
+        "Evidence 'density' is 0 at this value of density_p90_rel_cortex (90th-percentile HU of the focus on the scale muscle = 0, this scan's native cortex = 1).",
     )
-    density_to_hu: float = param(
-        900.0,
-        "Evidence 'density' rises linearly to 1 at or above this value.",
+    density_to: float = param(
+        0.75,
+        "Evidence 'density' reaches 1 at this value (linear in between, clipped to 0-1).",
+    )
+    outline_from: float = param(
+        0.35,
+        "Evidence 'outline' is 0 at this value of margin_irregularity (1 - volume / convex-hull volume; the ramp falls: a compact outline is the mature sign).",
+    )
+    outline_to: float = param(
+        0.1,
+        "Evidence 'outline' reaches 1 at this value (linear in between, clipped to 0-1).",
     )
     weight_rim_amorphous: float = param(
         0.0, "Weight of evidence 'rim' in the amorphous score (log-odds per unit evidence)."
     )
     weight_rim_immature: float = param(
-        1.5, "Weight of evidence 'rim' in the immature score (log-odds per unit evidence)."
+        1.0, "Weight of evidence 'rim' in the immature score (log-odds per unit evidence)."
     )
     weight_rim_mature: float = param(
         4.0, "Weight of evidence 'rim' in the mature score (log-odds per unit evidence)."
@@ -341,10 +369,10 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'trabecular' in the amorphous score (log-odds per unit evidence)."
     )
     weight_trabecular_immature: float = param(
-        1.5, "Weight of evidence 'trabecular' in the immature score (log-odds per unit evidence)."
+        1.0, "Weight of evidence 'trabecular' in the immature score (log-odds per unit evidence)."
     )
     weight_trabecular_mature: float = param(
-        3.0, "Weight of evidence 'trabecular' in the mature score (log-odds per unit evidence)."
+        2.0, "Weight of evidence 'trabecular' in the mature score (log-odds per unit evidence)."
     )
     weight_marrow_amorphous: float = param(
         0.0, "Weight of evidence 'marrow' in the amorphous score (log-odds per unit evidence)."
@@ -359,7 +387,7 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'margin' in the amorphous score (log-odds per unit evidence)."
     )
     weight_margin_immature: float = param(
-        1.5, "Weight of evidence 'margin' in the immature score (log-odds per unit evidence)."
+        1.0, "Weight of evidence 'margin' in the immature score (log-odds per unit evidence)."
     )
     weight_margin_mature: float = param(
         2.5, "Weight of evidence 'margin' in the mature score (log-odds per unit evidence)."
@@ -368,14 +396,29 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'density' in the amorphous score (log-odds per unit evidence)."
     )
     weight_density_immature: float = param(
-        2.0, "Weight of evidence 'density' in the immature score (log-odds per unit evidence)."
+        1.0, "Weight of evidence 'density' in the immature score (log-odds per unit evidence)."
     )
     weight_density_mature: float = param(
-        3.0, "Weight of evidence 'density' in the mature score (log-odds per unit evidence)."
+        3.5, "Weight of evidence 'density' in the mature score (log-odds per unit evidence)."
+    )
+    weight_outline_amorphous: float = param(
+        0.0, "Weight of evidence 'outline' in the amorphous score (log-odds per unit evidence)."
+    )
+    weight_outline_immature: float = param(
+        2.0, "Weight of evidence 'outline' in the immature score (log-odds per unit evidence)."
+    )
+    weight_outline_mature: float = param(
+        1.5, "Weight of evidence 'outline' in the mature score (log-odds per unit evidence)."
     )
     bias_amorphous: float = param(0.0, "Baseline log-odds of the amorphous stage.")
-    bias_immature: float = param(-1.5, "Baseline log-odds of the immature stage.")
-    bias_mature: float = param(-5.5, "Baseline log-odds of the mature stage.")
+    bias_immature: float = param(-2.0, "Baseline log-odds of the immature stage.")
+    bias_mature: float = param(-7.0, "Baseline log-odds of the mature stage.")
+    atypical_min_density: float = param(
+        0.5,
+        "Central-first mineralisation is flagged atypical only when the focus is this dense "
+        "(density_p90_rel_cortex): a faint cloud denser in its middle is not the osteosarcoma pattern.",
+        min=0,
+    )
     metal_confidence_factor: float = param(
         0.8,
         "Confidence of a focus inside a metal streak zone is multiplied by this.",

@@ -53,7 +53,8 @@ def classify(features: FocusFeatures, *, config: ClassifyConfig) -> FocusStage:
     >>> from hostage.features import FocusFeatures
     >>> f = FocusFeatures(focus_id=1, values={
     ...     "rim_completeness": 0.95, "texture_connectivity_density_per_mm3": 0.8,
-    ...     "rim_fat_fraction": 0.3, "margin_sharpness_ratio": 0.95, "density_p90_hu": 1300.0})
+    ...     "rim_fat_fraction": 0.3, "margin_sharpness_ratio": 0.95,
+    ...     "density_p90_rel_cortex": 0.95, "margin_irregularity": 0.05})
     >>> st = classify(f, config=ClassifyConfig())
     >>> st.stage.value, round(sum(st.scores.values()), 6)
     ('mature', 1.0)

@@ -159,8 +159,8 @@ def fit(
 
     Examples
     --------
-    >>> rows = [{"rim_completeness": r, "density_p90_hu": d} for r, d in
-    ...         [(0.0, 300), (0.1, 320), (0.5, 600), (0.55, 650), (0.95, 1200), (0.9, 1100)] * 3]
+    >>> rows = [{"rim_completeness": r, "density_p90_rel_cortex": d} for r, d in
+    ...         [(0.0, 0.1), (0.1, 0.2), (0.5, 0.5), (0.55, 0.55), (0.95, 0.9), (0.9, 0.95)] * 3]
     >>> labels = ["amorphous", "amorphous", "immature", "immature", "mature", "mature"] * 3
     >>> result = fit(rows, labels, rng=0, folds=3, verbose=False)
     >>> result.cv_accuracy

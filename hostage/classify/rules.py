@@ -91,11 +91,20 @@ def _margin(v: float, e: float) -> str:
 
 
 def _density(v: float, e: float) -> str:
+    where = f"90th percentile at {_pct(v)} of the way from muscle to this scan's native cortex"
     if e >= 0.67:
-        return f"dense, cortical-level mineral (90th percentile {v:.0f} HU)"
+        return f"dense, cortical-level mineral ({where})"
     if e > 0.0:
-        return f"intermediate mineral density (90th percentile {v:.0f} HU)"
-    return f"faint, low mineral density (90th percentile {v:.0f} HU)"
+        return f"intermediate mineral density ({where})"
+    return f"faint, low mineral density ({where})"
+
+
+def _outline(v: float, e: float) -> str:
+    if e >= 0.67:
+        return f"compact, regular outline (irregularity {v:.2f})"
+    if e > 0.0:
+        return f"somewhat lobulated outline (irregularity {v:.2f})"
+    return f"cloudy, irregular outline (irregularity {v:.2f})"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -174,10 +183,17 @@ TERMS: tuple[EvidenceTerm, ...] = (
     ),
     EvidenceTerm(
         name="density",
-        feature="density_p90_hu",
-        unit_suffix="_hu",
+        feature="density_p90_rel_cortex",
+        unit_suffix="",
         sign="mineral density approaching native cortex",
         describe=_density,
+    ),
+    EvidenceTerm(
+        name="outline",
+        feature="margin_irregularity",
+        unit_suffix="",
+        sign="a compact outline rather than a cloud of specks",
+        describe=_outline,
     ),
 )
 
@@ -291,17 +307,20 @@ def score_focus(values: Mapping[str, float], *, config: ClassifyConfig) -> Focus
             )
         else:
             reasons.append(f"{t.sign} not measurable on this focus ({t.feature} undefined)")
-    reasons.extend(_context_reasons(values))
 
-    atypical = float(values.get("zonal_central_first", 0.0)) >= 0.5
+    atypical = (
+        float(values.get("zonal_central_first", 0.0)) >= 0.5
+        and float(values.get("density_p90_rel_cortex", math.inf)) >= config.atypical_min_density
+    )
     if atypical:
         ratio = float(values.get("zonal_periphery_center_ratio", math.nan))
         reasons.insert(
             0,
-            "atypical central-first mineralisation (periphery/centre density ratio "
+            "atypical central-first mineralisation (dense centre, periphery/centre density ratio "
             f"{ratio:.2f}): HO matures from the periphery inwards; a dense centre is the "
             "pattern of parosteal osteosarcoma, so this focus is never simply 'ready'",
         )
+    reasons.extend(_context_reasons(values, atypical=atypical))
     abstained = len(missing) * 2 > len(TERMS)
     confidence = float(p[top])
     if float(values.get("metal_streak_zone", 0.0)) >= 0.5:
@@ -335,16 +354,16 @@ def score_focus(values: Mapping[str, float], *, config: ClassifyConfig) -> Focus
     )
 
 
-def _context_reasons(values: Mapping[str, float]) -> list[str]:
+def _context_reasons(values: Mapping[str, float], *, atypical: bool) -> list[str]:
     """Facts reported for context that do not enter the score (zonal pattern, relation to bone)."""
     out = []
     ratio = float(values.get("zonal_periphery_center_ratio", math.nan))
-    central = float(values.get("zonal_central_first", 0.0)) >= 0.5
-    if math.isfinite(ratio) and not central:
-        if ratio > 1.05:
-            out.append(f"peripheral (zonal) mineralisation, periphery/centre ratio {ratio:.2f}")
-        else:
-            out.append(f"no peripheral predominance, periphery/centre ratio {ratio:.2f}")
+    if atypical:
+        pass  # said first, with the warning
+    elif math.isfinite(ratio) and ratio > 1.05:
+        out.append(f"peripheral (zonal) mineralisation, periphery/centre ratio {ratio:.2f}")
+    elif math.isfinite(ratio):
+        out.append(f"no peripheral predominance, periphery/centre ratio {ratio:.2f}")
     attached = float(values.get("bone_attached", math.nan))
     dist = float(values.get("bone_distance_mm", math.nan))
     if math.isfinite(attached) and attached >= 0.5:

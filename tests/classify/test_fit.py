@@ -9,19 +9,20 @@ from hostage.config import Config, load_config, render_toml
 from hostage.enums import Stage
 from hostage.features import FocusFeatures
 
-CENTRES = {  # per stage: (rim, connectivity, fat, margin ratio, p90 HU)
-    Stage.AMORPHOUS: (0.05, 0.0, 0.0, 0.2, 300.0),
-    Stage.IMMATURE: (0.5, 0.2, 0.06, 0.55, 620.0),
-    Stage.MATURE: (0.92, 0.8, 0.25, 0.9, 1200.0),
+CENTRES = {  # per stage: (rim, connectivity, fat, margin ratio, p90 rel. cortex, irregularity)
+    Stage.AMORPHOUS: (0.05, 0.0, 0.0, 0.2, 0.2, 0.4),
+    Stage.IMMATURE: (0.5, 0.02, 0.06, 0.55, 0.5, 0.15),
+    Stage.MATURE: (0.92, 0.05, 0.25, 0.9, 0.9, 0.08),
 }
 NAMES = (
     "rim_completeness",
     "texture_connectivity_density_per_mm3",
     "rim_fat_fraction",
     "margin_sharpness_ratio",
-    "density_p90_hu",
+    "density_p90_rel_cortex",
+    "margin_irregularity",
 )
-SCALE = (0.12, 0.08, 0.04, 0.12, 120.0)
+SCALE = (0.12, 0.01, 0.04, 0.12, 0.1, 0.05)
 
 
 def labelled(n_per_stage, rng):

@@ -21,7 +21,8 @@ MATURE = {
     "texture_connectivity_density_per_mm3": 0.9,
     "rim_fat_fraction": 0.3,
     "margin_sharpness_ratio": 0.95,
-    "density_p90_hu": 1250.0,
+    "density_p90_rel_cortex": 0.92,
+    "margin_irregularity": 0.05,
     "zonal_periphery_center_ratio": 1.8,
     "zonal_central_first": 0.0,
     "bone_attached": 0.0,
@@ -32,14 +33,16 @@ IMMATURE = {
     "texture_connectivity_density_per_mm3": 0.2,
     "rim_fat_fraction": 0.05,
     "margin_sharpness_ratio": 0.55,
-    "density_p90_hu": 620.0,
+    "density_p90_rel_cortex": 0.45,
+    "margin_irregularity": 0.12,
 }
 AMORPHOUS = {
     "rim_completeness": 0.02,
     "texture_connectivity_density_per_mm3": 0.0,
     "rim_fat_fraction": 0.0,
     "margin_sharpness_ratio": 0.15,
-    "density_p90_hu": 280.0,
+    "density_p90_rel_cortex": 0.15,
+    "margin_irregularity": 0.45,
 }
 
 
@@ -60,7 +63,8 @@ def test_reasons_cite_the_measured_values():
     text = " | ".join(st.reasons)
     assert "continuous cortical rim over 93 % of the surface" in text
     assert "connectivity density 0.90 /mm³" in text
-    assert "90th percentile 1250 HU" in text
+    assert "90th percentile at 92 % of the way from muscle to this scan's native cortex" in text
+    assert "compact, regular outline (irregularity 0.05)" in text
     assert "0.95 × the sharpness" in text
     assert "separated from the native bone by 4.2 mm" in text
     assert "peripheral (zonal) mineralisation, periphery/centre ratio 1.80" in text
@@ -72,31 +76,45 @@ def test_reasons_cite_the_measured_values():
 def test_first_reason_supports_the_chosen_stage():
     # rim carries the largest mature-vs-immature weight difference at full evidence
     assert score_focus(MATURE, config=CFG).reasons[0].startswith("continuous cortical rim")
-    assert score_focus(AMORPHOUS, config=CFG).reasons[0].startswith(("no ", "faint", "ill-defined"))
+    assert (
+        score_focus(AMORPHOUS, config=CFG)
+        .reasons[0]
+        .startswith(("no ", "faint", "ill-defined", "cloudy"))
+    )
 
 
 @pytest.mark.parametrize("term", TERMS, ids=lambda t: t.name)
 def test_evidence_is_a_clipped_linear_ramp(term):
     lo, hi = getattr(CFG, term.from_key), getattr(CFG, term.to_key)
     for x, expected in [
-        (lo - abs(hi - lo), 0.0),
+        (lo - (hi - lo), 0.0),
         (lo, 0.0),
         ((lo + hi) / 2, 0.5),
         (hi, 1.0),
-        (hi + abs(hi - lo), 1.0),
+        (hi + (hi - lo), 1.0),
     ]:
         assert evidence({term.feature: x}, config=CFG)[term.name] == pytest.approx(expected)
     assert math.isnan(evidence({}, config=CFG)[term.name])
 
 
+def _at(e):
+    """Feature values putting every term at evidence `e` (0 or 1)."""
+    return {t.feature: getattr(CFG, t.to_key if e else t.from_key) for t in TERMS}
+
+
+def test_no_sign_is_amorphous_every_sign_is_mature():
+    assert score_focus(_at(0), config=CFG).stage is Stage.AMORPHOUS
+    assert score_focus(_at(1), config=CFG).stage is Stage.MATURE
+
+
 @pytest.mark.parametrize("term", TERMS, ids=lambda t: t.name)
-def test_each_sign_moves_the_focus_towards_mature(term):
-    """More of any maturity sign never lowers the mature score (default weights are ordinal)."""
+def test_each_sign_raises_mature_over_amorphous(term):
+    """Each sign of maturity moves the odds of mature against amorphous upwards."""
     base = dict(IMMATURE)
     lo, hi = getattr(CFG, term.from_key), getattr(CFG, term.to_key)
-    p_lo = score_focus({**base, term.feature: lo}, config=CFG).scores[Stage.MATURE]
-    p_hi = score_focus({**base, term.feature: hi}, config=CFG).scores[Stage.MATURE]
-    assert p_hi > p_lo
+    p_lo = score_focus({**base, term.feature: lo}, config=CFG).scores
+    p_hi = score_focus({**base, term.feature: hi}, config=CFG).scores
+    assert p_hi[Stage.MATURE] / p_hi[Stage.AMORPHOUS] > p_lo[Stage.MATURE] / p_lo[Stage.AMORPHOUS]
 
 
 def test_weights_are_read_from_the_config():
@@ -118,10 +136,16 @@ def test_central_first_mineralisation_is_atypical_and_said_first():
         {**MATURE, "zonal_central_first": 1.0, "zonal_periphery_center_ratio": 0.6}, config=CFG
     )
     assert st.atypical
-    assert re.match(
-        r"atypical central-first mineralisation \(periphery/centre density ratio 0\.60\)",
-        st.reasons[0],
+    assert st.reasons[0].startswith(
+        "atypical central-first mineralisation (dense centre, periphery/centre density ratio 0.60)"
     )
+
+
+def test_a_faint_cloud_denser_in_its_middle_is_not_atypical():
+    faint = {**AMORPHOUS, "zonal_central_first": 1.0, "zonal_periphery_center_ratio": 0.6}
+    st = score_focus(faint, config=CFG)
+    assert not st.atypical
+    assert "no peripheral predominance, periphery/centre ratio 0.60" in st.reasons
 
 
 def test_missing_features_drop_out_and_too_few_abstain():
@@ -132,10 +156,14 @@ def test_missing_features_drop_out_and_too_few_abstain():
         "fatty marrow between the trabeculae not measurable on this focus (rim_fat_fraction undefined)"
         in st.reasons
     )
-    few = {"density_p90_hu": 1250.0, "rim_completeness": float("nan")}
+    few = {
+        "density_p90_rel_cortex": 0.9,
+        "margin_irregularity": 0.05,
+        "rim_completeness": float("nan"),
+    }
     st = score_focus(few, config=CFG)
     assert st.abstained and st.uncertain and st.readiness_ambiguous
-    assert st.reasons[0] == "abstains: only 1 of 5 signs could be measured, so the stage is a guess"
+    assert st.reasons[0] == "abstains: only 2 of 6 signs could be measured, so the stage is a guess"
 
 
 def test_low_top_score_is_uncertain_and_says_so():

@@ -95,7 +95,8 @@ def _result():
             "texture_connectivity_density_per_mm3": 0.9,
             "rim_fat_fraction": 0.3,
             "margin_sharpness_ratio": 0.9,
-            "density_p90_hu": 1300.0,
+            "density_p90_rel_cortex": 0.95,
+            "margin_irregularity": 0.05,
         },
     )
     st = classify(feats, config=Config().classify)
