@@ -223,6 +223,29 @@ def test_signed_pixels_and_padding_to_air(tmp_path, dicom_writer):
     assert int(v.hu.min()) == -1000  # no stored value below the padding survived
 
 
+def test_padding_range_to_air(tmp_path, dicom_writer):
+    px = (dicom_writer.pixels().astype(np.int32) - 1024).astype(np.int16)
+    px[0, :5] = [-2000, -1900, -1800, -1500, -1499]  # range -2000..-1500 is padding
+    p = dicom_writer.slice(
+        tmp_path / "a",
+        px,
+        study_uid=generate_uid(),
+        series_uid=generate_uid(),
+        ipp=(0, 0, 0),
+        intercept=0.0,
+        padding=-2000,
+    )
+    ds = pydicom.dcmread(p)
+    ds.add_new(0x00280121, "SS", -1500)  # PixelPaddingRangeLimit
+    ds.save_as(p, enforce_file_format=True)
+    v = load(p)
+    np.testing.assert_array_equal(v.hu[0, 0, :5], [-1000, -1000, -1000, -1000, -1499])
+    np.testing.assert_array_equal(v.hu[0, 1:], px[1:])
+    assert v.load_report.corrections == (
+        "mapped 4 padding pixels (PixelPaddingValue) to air (-1000 HU)",
+    )
+
+
 def test_unsigned_values_beyond_int16_give_float32(tmp_path, dicom_writer):
     study, series = generate_uid(), generate_uid()
     px = dicom_writer.pixels()
