@@ -5,13 +5,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy import ndimage as ndi
 
-from .foci import Focus
+from ..config import SegmentConfig
+from ._grid import CoarseGrid, ball_structure
+from .body import body_mask_coarse
+from .foci import Focus, find_foci
+from .metal import metal_mask_coarse
+from .reference import measure_reference
+from .skeleton import native_skeleton_coarse
+
+if TYPE_CHECKING:
+    from ..io.volume import Volume
 
 __all__ = ["Focus", "ReferenceTissues", "Segmentation", "segment"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -27,7 +42,8 @@ class ReferenceTissues:
     fat_hu : float
         Median HU of subcutaneous/intermuscular fat.
     cortex_hu : float
-        High percentile (p90) HU of native cortical bone.
+        Native cortex peak HU: median of the coarse-block maxima on the
+        surface of native bone.
     noise_hu : float
         Noise standard deviation (HU) in homogeneous muscle.
     edge_width_mm : float
@@ -62,6 +78,11 @@ class Segmentation:
         Reference tissues of this scan.
     warnings : tuple of str
         Warnings about the segmentation (metal streaks, no native bone found, ...).
+    bone_points_zyx_mm : (N, 3) ndarray of float64
+        Points on the native bone surface as index × spacing (mm, z, y, x),
+        used for distances beyond a focus's crop (empty: no native bone).
+    metal_points_zyx_mm : (M, 3) ndarray of float64
+        Points inside metal, index × spacing (mm); empty without metal.
     """
 
     body_mask: np.ndarray
@@ -71,8 +92,153 @@ class Segmentation:
     foci: tuple[Focus, ...]
     reference: ReferenceTissues
     warnings: tuple[str, ...] = ()
+    bone_points_zyx_mm: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    metal_points_zyx_mm: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
 
 
-def segment(volume, *, config):
-    """Segment `volume` (placeholder until issue 4 lands)."""
-    raise NotImplementedError("segmentation is being implemented (issue 4)")
+def _surface_points(mask: np.ndarray, grid: CoarseGrid) -> np.ndarray:
+    if not mask.any():
+        return np.zeros((0, 3))
+    surf = mask & ~ndi.binary_erosion(mask, border_value=1)
+    return grid.centres_mm(np.argwhere(surf))
+
+
+def segment(volume: Volume, *, config: SegmentConfig) -> Segmentation:
+    """Find the body, native skeleton, metal, reference tissues and HO foci of one volume.
+
+    Whole-volume steps run on block means and maxima of about
+    ``coarse_voxel_mm`` (:class:`~hostage.segment._grid.CoarseGrid`); foci are
+    refined at full resolution in crops (:func:`~hostage.segment.foci.find_foci`).
+
+    1. Body: :func:`~hostage.segment.body.body_mask_coarse` (air and CT table out).
+    2. Metal: block maxima ≥ ``metal_min_hu`` (:mod:`~hostage.segment.metal`);
+       never a focus; candidates within ``metal_exclusion_mm`` are dropped.
+    3. Native skeleton: :func:`~hostage.segment.skeleton.native_skeleton_coarse`
+       (long cortical structures; fused foci are cut off at their neck).
+    4. Reference tissues: :func:`~hostage.segment.reference.measure_reference`.
+    5. Foci: hysteresis, distance grouping and full-resolution refinement
+       outside the skeleton, with size and vessel filters.
+
+    Parameters
+    ----------
+    volume : Volume
+        The CT volume (HU).
+    config : SegmentConfig
+        Thresholds (HU) and sizes (mm, mm³); converted to voxels here.
+
+    Returns
+    -------
+    Segmentation
+        Masks on the full grid (the bone mask has the coarse block resolution),
+        foci ordered by id (scan order), reference tissues and warnings.
+    """
+    t0 = time.perf_counter()
+    hu = volume.hu
+    spacing = volume.spacing_zyx_mm
+    grid = CoarseGrid.for_volume(
+        volume.shape_zyx, spacing_zyx_mm=spacing, block_mm=config.coarse_voxel_mm
+    )
+    cs = grid.coarse_spacing_zyx_mm
+    warnings: list[str] = []
+    cmean = grid.block_mean(hu)
+    cmax = grid.block_max(hu)
+    body = body_mask_coarse(cmean, body_min_hu=config.body_min_hu)
+    metal = metal_mask_coarse(
+        cmax,
+        grid=grid,
+        metal_min_hu=config.metal_min_hu,
+        min_volume_mm3=config.metal_min_volume_mm3,
+    )
+    metal_zone = metal
+    if metal.any():
+        metal_zone = ndi.binary_dilation(
+            metal, structure=ball_structure(config.metal_exclusion_mm, spacing_zyx_mm=cs)
+        )
+        warnings.append(
+            f"metal found ({float(metal.sum()) * float(np.prod(cs)):.0f} mm³ of blocks): foci near it "
+            "are flagged (metal_streak_zone) and candidates within "
+            f"{config.metal_exclusion_mm:g} mm are ignored"
+        )
+    native = native_skeleton_coarse(
+        cmax,
+        grid=grid,
+        body=body,
+        exclude=metal_zone,
+        cortex_min_hu=config.native_cortex_min_hu,
+        erode_mm=config.native_erode_mm,
+        min_length_mm=config.native_min_length_mm,
+        min_exposure=config.native_min_exposure,
+    )
+    ref_values, ref_warnings = measure_reference(
+        hu,
+        grid=grid,
+        block_mean_hu=cmean,
+        block_max_hu=cmax,
+        body=body,
+        native=native,
+        cortex_min_hu=config.native_cortex_min_hu,
+        max_profiles=config.edge_max_profiles,
+        max_normal_z=config.edge_max_normal_z,
+    )
+    warnings += ref_warnings
+    inner_body = ndi.binary_erosion(
+        body, structure=ndi.generate_binary_structure(3, 1), border_value=1
+    )
+    candidates = inner_body & ~native & ~metal_zone
+    noise = ref_values["noise_hu"] if np.isfinite(ref_values["noise_hu"]) else 20.0
+    found = find_foci(
+        hu,
+        grid=grid,
+        block_mean_hu=cmean,
+        block_max_hu=cmax,
+        noise_hu=noise,
+        candidates=candidates,
+        native=native,
+        config=config,
+    )
+    labels = np.zeros(volume.shape_zyx, dtype=np.int32)
+    foci = []
+    voxel_mm3 = volume.voxel_volume_mm3
+    for k, (bbox, mask) in enumerate(found, start=1):
+        labels[bbox][mask] = k
+        centroid = np.argwhere(mask).mean(axis=0) + np.array([b.start for b in bbox])
+        foci.append(
+            Focus(
+                id=k,
+                bbox_zyx=bbox,
+                mask=mask,
+                volume_mm3=float(mask.sum()) * voxel_mm3,
+                centroid_lps_mm=tuple(float(v) for v in volume.index_to_lps_mm(centroid)),  # type: ignore[arg-type]
+            )
+        )
+    body_full = grid.upsample(body)
+    bone_full = grid.upsample(native) & ~(labels > 0)
+    metal_full = np.zeros(volume.shape_zyx, dtype=bool)
+    if metal.any():
+        for sl in ndi.find_objects(ndi.label(metal)[0]):
+            if sl is None:
+                continue
+            box = grid.to_full_bbox(sl, pad_mm=max(cs))
+            metal_full[box] |= hu[box] >= config.metal_min_hu
+    metal_points = grid.centres_mm(np.argwhere(metal))
+    for a in (body_full, bone_full, metal_full, labels):
+        a.flags.writeable = False
+    logger.info(
+        "segmented %s: %d foci, %d native-bone blocks, metal=%s in %.2f s",
+        volume.shape_zyx,
+        len(foci),
+        int(native.sum()),
+        bool(metal.any()),
+        time.perf_counter() - t0,
+    )
+    return Segmentation(
+        body_mask=body_full,
+        bone_mask=bone_full,
+        metal_mask=metal_full,
+        labels=labels,
+        foci=tuple(foci),
+        reference=ReferenceTissues(**ref_values),
+        warnings=tuple(warnings),
+        bone_points_zyx_mm=_surface_points(native, grid),
+        metal_points_zyx_mm=metal_points,
+    )

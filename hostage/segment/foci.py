@@ -1,12 +1,20 @@
-"""Hyperdense soft-tissue foci: the :class:`Focus` object (finding them: see `find_foci`)."""
+"""Hyperdense soft-tissue foci: the :class:`Focus` object and :func:`find_foci`."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage as ndi
 
-__all__ = ["Focus"]
+from ..config import SegmentConfig
+from ._grid import CoarseGrid
+from .body import fill_holes, fill_holes_per_slice
+
+__all__ = ["Focus", "find_foci"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -44,3 +52,182 @@ class Focus:
         mask = self.mask.view()
         mask.flags.writeable = False
         object.__setattr__(self, "mask", mask)
+
+
+def _smooth(arr: np.ndarray, spacing: tuple[float, float, float], sigma_mm: float) -> np.ndarray:
+    out = np.asarray(arr, dtype=np.float32)
+    if sigma_mm <= 0:
+        return out
+    return ndi.gaussian_filter(
+        out, sigma=[sigma_mm / s for s in spacing], mode="nearest", truncate=3.0
+    )
+
+
+def _hysteresis(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    lab, n = ndi.label(low, structure=np.ones((3, 3, 3), bool))
+    if n == 0:
+        return low
+    keep = np.zeros(n + 1, bool)
+    keep[np.unique(lab[high & low])] = True
+    keep[0] = False
+    return keep[lab]
+
+
+def _diameter_mm(mask: np.ndarray, spacing: tuple[float, float, float]) -> float:
+    from ..features._geometry import max_pairwise_distance_mm
+
+    edge = mask & ~ndi.binary_erosion(mask)
+    pts = np.argwhere(edge) * np.asarray(spacing)
+    return max_pairwise_distance_mm(pts) + float(np.mean(spacing))
+
+
+def _is_tubular(
+    mask: np.ndarray,
+    spacing: tuple[float, float, float],
+    *,
+    min_elongation: float,
+    max_diameter_mm: float,
+    min_length_mm: float,
+) -> bool:
+    """Long thin tube: sqrt(λ1/λ2) ≥ min_elongation, length sqrt(12 λ1) ≥ min_length, thin."""
+    pts = np.argwhere(mask) * np.asarray(spacing)
+    if len(pts) < 4:
+        return False
+    cov = np.cov(pts.T, bias=True) + np.diag(np.asarray(spacing) ** 2 / 12.0)
+    ev = np.sort(np.linalg.eigvalsh(cov))
+    elong = float(np.sqrt(ev[2] / ev[1]))
+    length = float(np.sqrt(12.0 * ev[2]))
+    if elong < min_elongation or length < min_length_mm:
+        return False
+    thick = 2.0 * float(ndi.distance_transform_edt(mask, sampling=spacing).max())
+    return thick <= max_diameter_mm
+
+
+def find_foci(
+    hu: np.ndarray,
+    *,
+    grid: CoarseGrid,
+    block_mean_hu: np.ndarray,
+    block_max_hu: np.ndarray,
+    noise_hu: float,
+    candidates: np.ndarray,
+    native: np.ndarray,
+    config: SegmentConfig,
+) -> list[tuple[tuple[slice, slice, slice], np.ndarray]]:
+    """Find hyperdense soft-tissue foci: coarse hysteresis + grouping, refined per crop.
+
+    On the coarse grid, blocks of `candidates` whose mean is at least
+    ``focus_grow_min_hu`` form components; those holding a seed block (mean at
+    least ``focus_seed_min_hu``, or maximum at least that plus three noise SDs)
+    are kept (hysteresis) and grouped when closer than
+    ``group_distance_mm`` (dilation by half of it). Each group is refined at
+    full resolution in its own crop: Gaussian ``focus_smooth_mm``, hysteresis
+    with the same thresholds, closing by a ball of ``group_distance_mm / 2``
+    (one cloud of specks becomes one focus), hole filling (marrow belongs to
+    the focus), native bone (plus one voxel) removed. Each resulting component
+    is kept if its volume is at least ``min_focus_volume_mm3``, its largest
+    diameter at least ``min_focus_diameter_mm``, and it is not tubular (a
+    vessel: sqrt(λ1/λ2) of its position covariance ≥ ``tubular_min_elongation``,
+    length sqrt(12 λ1) ≥ ``tubular_min_length_mm`` and thickness ≤
+    ``tubular_max_diameter_mm``).
+
+    Parameters
+    ----------
+    hu : (Z, Y, X) ndarray
+        CT values (HU).
+    grid : CoarseGrid
+        The coarse grid.
+    block_mean_hu : (cz, cy, cx) ndarray of float32
+        Block means.
+    block_max_hu : (cz, cy, cx) ndarray
+        Block maxima.
+    noise_hu : float
+        Noise SD of the scan (HU).
+    candidates : (cz, cy, cx) ndarray of bool
+        Blocks where foci may lie (inside the body, not metal, not native bone).
+    native : (cz, cy, cx) ndarray of bool
+        Native bone blocks.
+    config : SegmentConfig
+        Thresholds and sizes.
+
+    Returns
+    -------
+    list of (bbox_zyx, mask)
+        Full-resolution bounding box and the focus mask inside it, in scan order.
+    """
+    from ._grid import ball_structure
+
+    spacing = grid.spacing_zyx_mm
+    cs = grid.coarse_spacing_zyx_mm
+    low = candidates & (block_mean_hu >= config.focus_grow_min_hu)
+    # a seed block holds a voxel clearly above the seed level (3 noise SDs above it), or its mean is
+    seeds = low & (
+        (block_mean_hu >= config.focus_seed_min_hu)
+        | (block_max_hu >= config.focus_seed_min_hu + 3.0 * noise_hu)
+    )
+    kept = _hysteresis(low, seeds)
+    if not kept.any():
+        return []
+    group_ball = ball_structure(max(config.group_distance_mm / 2.0, min(cs)), spacing_zyx_mm=cs)
+    grouped = ndi.binary_dilation(kept, structure=group_ball)
+    glab, _ = ndi.label(grouped, structure=np.ones((3, 3, 3), bool))
+    pad_mm = config.group_distance_mm + 3.0 * max(config.focus_smooth_mm, 1.0) + max(spacing)
+    close_ball = ball_structure(config.group_distance_mm / 2.0, spacing_zyx_mm=spacing)
+    voxel_mm3 = float(np.prod(spacing))
+    found: list[tuple[tuple[slice, slice, slice], np.ndarray]] = []
+    # coarse pre-filter: a group must be able to hold a reportable focus
+    block_mm3 = float(np.prod(cs))
+    group_mm3 = np.bincount(glab[kept], minlength=glab.max() + 1) * block_mm3
+    for g, sl in enumerate(ndi.find_objects(glab), start=1):
+        if sl is None or group_mm3[g] < 0.25 * config.min_focus_volume_mm3:
+            continue
+        ext = max((s.stop - s.start) * c for s, c in zip(sl, cs, strict=True))
+        if ext < 0.5 * config.min_focus_diameter_mm:
+            continue
+        box = grid.to_full_bbox(sl, pad_mm=pad_mm)
+        # the group's blocks, hole-filled so that a focus's marrow belongs to it
+        csl = tuple(
+            slice(b.start // f, -(-b.stop // f)) for b, f in zip(box, grid.factors_zyx, strict=True)
+        )
+        region_c = np.zeros(glab.shape, bool)
+        region_c[csl] = fill_holes(glab[csl] == g)
+        region = grid.upsample(region_c, box)
+        nat = grid.upsample(native, box)
+        nat = (
+            ndi.binary_dilation(nat, structure=ndi.generate_binary_structure(3, 1))
+            if nat.any()
+            else nat
+        )
+        s = _smooth(hu[box], spacing, config.focus_smooth_mm)
+        low_f = (s >= config.focus_grow_min_hu) & region & ~nat
+        m = _hysteresis(low_f, low_f & (s >= config.focus_seed_min_hu))
+        if not m.any():
+            continue
+        m = ndi.binary_closing(np.pad(m, 1 + max(close_ball.shape) // 2), structure=close_ball)
+        p = 1 + max(close_ball.shape) // 2
+        m = m[p:-p, p:-p, p:-p]
+        m = fill_holes(m)
+        m = fill_holes_per_slice(m) & region & ~nat
+        lab, _ = ndi.label(m, structure=np.ones((3, 3, 3), bool))
+        for k, csl in enumerate(ndi.find_objects(lab), start=1):
+            if csl is None:
+                continue
+            cm = lab[csl] == k
+            if cm.sum() * voxel_mm3 < config.min_focus_volume_mm3:
+                continue
+            if _diameter_mm(cm, spacing) < config.min_focus_diameter_mm:
+                continue
+            if _is_tubular(
+                cm,
+                spacing,
+                min_elongation=config.tubular_min_elongation,
+                max_diameter_mm=config.tubular_max_diameter_mm,
+                min_length_mm=config.tubular_min_length_mm,
+            ):
+                logger.debug("dropped a tubular candidate (vessel) at %s", csl)
+                continue
+            full = tuple(
+                slice(b.start + c.start, b.start + c.stop) for b, c in zip(box, csl, strict=True)
+            )
+            found.append((full, cm))  # type: ignore[arg-type]
+    return found

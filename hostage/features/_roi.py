@@ -1,0 +1,274 @@
+"""FocusROI: the padded crop around one focus, built once and shared by every family."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from .._checks import check_mask_like, check_spacing, check_volume_array
+from ..config import FeatureConfig
+from ..segment import ReferenceTissues
+from ._geometry import SurfaceMesh, smooth, surface_mesh
+
+if TYPE_CHECKING:
+    from ..io.volume import Volume
+    from ..segment import Segmentation
+    from ..segment.foci import Focus
+
+__all__ = ["FocusROI", "build_roi", "roi_from_arrays"]
+
+logger = logging.getLogger(__name__)
+
+#: Reference tissues used when a study has none measured (DOMAIN.md typical values).
+DEFAULT_REFERENCE = ReferenceTissues(
+    muscle_hu=50.0, fat_hu=-100.0, cortex_hu=1400.0, noise_hu=20.0, edge_width_mm=math.nan
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class FocusROI:
+    """Everything a feature family needs about one focus, on one padded crop.
+
+    Attributes
+    ----------
+    hu : (Z, Y, X) ndarray of float32
+        CT values (HU) of the crop.
+    hu_smooth : (Z, Y, X) ndarray of float32
+        `hu` smoothed with a Gaussian of ``FeatureConfig.texture_smooth_mm``.
+    mask : (Z, Y, X) ndarray of bool
+        The focus.
+    bone_mask : (Z, Y, X) ndarray of bool
+        Native bone in the crop.
+    exclude_mask : (Z, Y, X) ndarray of bool
+        Voxels that belong to something else (native bone, other foci, metal):
+        surface profiles that run into them are not used for the margin.
+    depth_mm : (Z, Y, X) ndarray of float32
+        Distance (mm) from each focus voxel to the nearest non-focus voxel
+        centre (0 outside the focus).
+    spacing_zyx_mm : tuple of 3 float
+        Voxel spacing in mm, (z, y, x) order.
+    mesh : SurfaceMesh
+        The focus surface (outward normals, per-vertex areas), in crop mm.
+    reference : ReferenceTissues
+        Reference tissues of the scan (defaults where the scan had none).
+    bone_distance_mm : float
+        Gap (mm) between the focus and the nearest native bone; NaN when the
+        study has no native bone.
+    metal_distance_mm : float
+        Distance (mm) from the focus to the nearest metal; NaN when the study has no metal.
+    offset_zyx : tuple of 3 int
+        Index of the crop's first voxel in the volume.
+    """
+
+    hu: np.ndarray
+    hu_smooth: np.ndarray
+    mask: np.ndarray
+    bone_mask: np.ndarray
+    exclude_mask: np.ndarray
+    depth_mm: np.ndarray
+    spacing_zyx_mm: tuple[float, float, float]
+    mesh: SurfaceMesh
+    reference: ReferenceTissues
+    bone_distance_mm: float
+    metal_distance_mm: float
+    offset_zyx: tuple[int, int, int] = (0, 0, 0)
+
+    @property
+    def voxel_volume_mm3(self) -> float:
+        """Volume of one voxel in mm³."""
+        return float(np.prod(self.spacing_zyx_mm))
+
+
+def _with_defaults(reference: ReferenceTissues | None) -> ReferenceTissues:
+    if reference is None:
+        return DEFAULT_REFERENCE
+    vals = {}
+    for name in ("muscle_hu", "fat_hu", "cortex_hu", "noise_hu", "edge_width_mm"):
+        v = float(getattr(reference, name))
+        vals[name] = (
+            v if math.isfinite(v) or name == "edge_width_mm" else getattr(DEFAULT_REFERENCE, name)
+        )
+    return ReferenceTissues(**vals)
+
+
+def _gap_to_bone_mm(
+    mask: np.ndarray, bone: np.ndarray, spacing: tuple[float, float, float]
+) -> float:
+    """Gap (mm) between two voxel sets: centre distance minus one voxel along that direction."""
+    dist, idx = ndi.distance_transform_edt(~bone, sampling=spacing, return_indices=True)
+    d_in = np.where(mask, dist, np.inf)
+    flat = int(np.argmin(d_in))
+    d = float(d_in.flat[flat])
+    if d == 0:
+        return 0.0
+    p = np.array(np.unravel_index(flat, mask.shape))
+    q = np.array([i.flat[flat] for i in idx])
+    u = (q - p) * np.asarray(spacing)
+    u = u / np.linalg.norm(u)
+    step = float(np.sqrt(np.sum((u * np.asarray(spacing)) ** 2)))
+    return max(0.0, d - step)
+
+
+def roi_from_arrays(
+    hu: np.ndarray,
+    mask: np.ndarray,
+    *,
+    spacing_zyx_mm: tuple[float, float, float],
+    config: FeatureConfig,
+    reference: ReferenceTissues | None = None,
+    bone_mask: np.ndarray | None = None,
+    exclude_mask: np.ndarray | None = None,
+    bone_distance_mm: float | None = None,
+    metal_distance_mm: float = math.nan,
+    offset_zyx: tuple[int, int, int] = (0, 0, 0),
+) -> FocusROI:
+    """Build a :class:`FocusROI` from plain arrays (the crop is taken as given).
+
+    Parameters
+    ----------
+    hu : (Z, Y, X) ndarray
+        CT values (HU) of the crop; should leave a margin around the focus.
+    mask : (Z, Y, X) ndarray of bool
+        The focus; at least one voxel.
+    spacing_zyx_mm : tuple of 3 float
+        Voxel spacing in mm, (z, y, x) order.
+    config : FeatureConfig
+        Feature settings (smoothing widths).
+    reference : ReferenceTissues, optional
+        Reference tissues of the scan; NaN entries (and None) take DOMAIN.md
+        typical values, except ``edge_width_mm`` which stays NaN.
+    bone_mask : (Z, Y, X) ndarray of bool, optional
+        Native bone in the crop (none if omitted).
+    exclude_mask : (Z, Y, X) ndarray of bool, optional
+        Other structures; defaults to `bone_mask`.
+    bone_distance_mm : float, optional
+        Gap to native bone measured elsewhere; by default measured in the crop
+        (NaN when the crop has no bone).
+    metal_distance_mm : float
+        Distance to the nearest metal (NaN: no metal).
+    offset_zyx : tuple of 3 int
+        Index of the crop's first voxel in the volume.
+
+    Returns
+    -------
+    FocusROI
+
+    Raises
+    ------
+    ValueError
+        If shapes disagree, the mask is empty or the spacing is invalid.
+    """
+    spacing = check_spacing(spacing_zyx_mm)
+    hu = check_volume_array(np.asarray(hu), name="hu").astype(np.float32, copy=False)
+    check_mask_like(mask, hu, name="mask")
+    if not mask.any():
+        raise ValueError("mask is empty: a focus needs at least one voxel")
+    bone = (
+        np.zeros_like(mask)
+        if bone_mask is None
+        else check_mask_like(bone_mask, hu, name="bone_mask")
+    )
+    bone = bone & ~mask
+    excl = (
+        bone
+        if exclude_mask is None
+        else (check_mask_like(exclude_mask, hu, name="exclude_mask") | bone)
+    )
+    excl = excl & ~mask
+    with np.errstate(divide="raise", invalid="raise"):
+        depth = ndi.distance_transform_edt(mask, sampling=spacing).astype(np.float32)
+        if bone_distance_mm is None:
+            bone_distance_mm = _gap_to_bone_mm(mask, bone, spacing) if bone.any() else math.nan
+        mesh = surface_mesh(mask, spacing_zyx_mm=spacing, smooth_mm=config.mesh_smooth_mm)
+        hu_s = smooth(hu, spacing_zyx_mm=spacing, sigma_mm=config.texture_smooth_mm)
+    for a in (hu, hu_s, mask, bone, excl, depth):
+        a.flags.writeable = False
+    return FocusROI(
+        hu=hu,
+        hu_smooth=hu_s,
+        mask=mask,
+        bone_mask=bone,
+        exclude_mask=excl,
+        depth_mm=depth,
+        spacing_zyx_mm=spacing,
+        mesh=mesh,
+        reference=_with_defaults(reference),
+        bone_distance_mm=float(bone_distance_mm),
+        metal_distance_mm=float(metal_distance_mm),
+        offset_zyx=offset_zyx,
+    )
+
+
+def _nearest_mm(points_zyx_mm: np.ndarray, query_zyx_mm: np.ndarray) -> float:
+    from scipy.spatial import cKDTree
+
+    if len(points_zyx_mm) == 0:
+        return math.nan
+    d, _ = cKDTree(points_zyx_mm).query(query_zyx_mm, k=1)
+    return float(np.min(d))
+
+
+def build_roi(
+    volume: Volume, focus: Focus, seg: Segmentation, *, config: FeatureConfig
+) -> FocusROI:
+    """Crop the volume around `focus` (bbox + ``roi_margin_mm``) and build its ROI.
+
+    Parameters
+    ----------
+    volume : Volume
+        The CT volume.
+    focus : Focus
+        The focus to measure.
+    seg : Segmentation
+        The segmentation `focus` belongs to.
+    config : FeatureConfig
+        Feature settings.
+
+    Returns
+    -------
+    FocusROI
+    """
+    spacing = volume.spacing_zyx_mm
+    shape = volume.shape_zyx
+    pad = [math.ceil(config.roi_margin_mm / s) + 1 for s in spacing]
+    crop = tuple(
+        slice(max(0, b.start - p), min(n, b.stop + p))
+        for b, p, n in zip(focus.bbox_zyx, pad, shape, strict=True)
+    )
+    offset = (crop[0].start, crop[1].start, crop[2].start)
+    hu = np.asarray(volume.hu[crop], dtype=np.float32)
+    mask = np.zeros(hu.shape, dtype=bool)
+    inner = tuple(
+        slice(b.start - c.start, b.stop - c.start)
+        for b, c in zip(focus.bbox_zyx, crop, strict=True)
+    )
+    mask[inner] = focus.mask
+    labels = seg.labels[crop]
+    others = (labels != 0) & (labels != focus.id)
+    bone = np.asarray(seg.bone_mask[crop], dtype=bool)
+    metal = np.asarray(seg.metal_mask[crop], dtype=bool)
+    # Distances to bone and metal beyond the crop come from the study-level point sets.
+    idx = np.argwhere(mask)
+    sub = idx[:: max(1, len(idx) // 2000)]
+    query = (sub + np.asarray(offset)) * np.asarray(spacing)
+    bone_d: float | None = None
+    if not (bone & ~mask).any():
+        bone_d = _nearest_mm(seg.bone_points_zyx_mm, query)
+    metal_d = _nearest_mm(seg.metal_points_zyx_mm, query)
+    return roi_from_arrays(
+        hu,
+        mask,
+        spacing_zyx_mm=spacing,
+        config=config,
+        reference=seg.reference,
+        bone_mask=bone,
+        exclude_mask=others | metal,
+        bone_distance_mm=bone_d,
+        metal_distance_mm=metal_d,
+        offset_zyx=offset,
+    )

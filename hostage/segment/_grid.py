@@ -1,0 +1,197 @@
+"""The coarse grid: block means/maxima of the volume, so whole-volume steps stay cheap.
+
+Whole-volume work (body, skeleton, metal, candidate search) runs on blocks of
+about ``coarse_voxel_mm``; only the crops around candidates are revisited at
+full resolution. Blocks are ``factors_zyx`` voxels; the last incomplete block
+of each axis is dropped on the coarse grid and re-attached by edge
+replication when upsampling.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._checks import check_spacing
+
+__all__ = ["CoarseGrid", "ball_structure"]
+
+
+def _reduce(a: np.ndarray, f: int, axis: int, op: str) -> np.ndarray:
+    sl = [slice(None)] * 3
+    parts = []
+    for k in range(f):
+        sl[axis] = slice(k, None, f)
+        parts.append(a[tuple(sl)])
+    if op == "sum":
+        out = parts[0].astype(np.int32) if parts[0].dtype != np.int32 else parts[0].copy()
+        for p in parts[1:]:
+            out += p
+        return out
+    out = parts[0].copy()
+    for p in parts[1:]:
+        np.maximum(out, p, out=out)
+    return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CoarseGrid:
+    """Block geometry of a coarse grid over a (Z, Y, X) volume.
+
+    Attributes
+    ----------
+    shape_zyx : tuple of 3 int
+        Full-resolution shape.
+    factors_zyx : tuple of 3 int
+        Block size in voxels per axis.
+    spacing_zyx_mm : tuple of 3 float
+        Full-resolution spacing.
+
+    Examples
+    --------
+    >>> g = CoarseGrid.for_volume((10, 64, 64), spacing_zyx_mm=(1.0, 0.7, 0.7), block_mm=2.0)
+    >>> g.factors_zyx, g.coarse_shape_zyx, g.coarse_spacing_zyx_mm
+    ((2, 3, 3), (5, 21, 21), (2.0, 2.1, 2.1))
+    """
+
+    shape_zyx: tuple[int, int, int]
+    factors_zyx: tuple[int, int, int]
+    spacing_zyx_mm: tuple[float, float, float]
+
+    @classmethod
+    def for_volume(
+        cls,
+        shape_zyx: tuple[int, int, int],
+        *,
+        spacing_zyx_mm: tuple[float, float, float],
+        block_mm: float,
+    ) -> CoarseGrid:
+        """Choose block factors so that blocks are about `block_mm` on each axis."""
+        spacing = check_spacing(spacing_zyx_mm)
+        f = tuple(
+            max(1, min(n, round(block_mm / s))) for s, n in zip(spacing, shape_zyx, strict=True)
+        )
+        return cls(shape_zyx=tuple(shape_zyx), factors_zyx=f, spacing_zyx_mm=spacing)  # type: ignore[arg-type]
+
+    @property
+    def coarse_shape_zyx(self) -> tuple[int, int, int]:
+        """Number of complete blocks per axis."""
+        z, y, x = (n // f for n, f in zip(self.shape_zyx, self.factors_zyx, strict=True))
+        return (z, y, x)
+
+    @property
+    def coarse_spacing_zyx_mm(self) -> tuple[float, float, float]:
+        """Block size in mm."""
+        z, y, x = (
+            round(s * f, 6) for s, f in zip(self.spacing_zyx_mm, self.factors_zyx, strict=True)
+        )
+        return (z, y, x)
+
+    def _trim(self, hu: np.ndarray) -> np.ndarray:
+        cz, cy, cx = self.coarse_shape_zyx
+        fz, fy, fx = self.factors_zyx
+        return hu[: cz * fz, : cy * fy, : cx * fx]
+
+    def block_mean(self, hu: np.ndarray) -> np.ndarray:
+        """Mean HU of each block, (cz, cy, cx) float32."""
+        a = self._trim(hu)
+        if a.dtype.kind == "f":
+            a = np.rint(a).astype(np.int32)
+        for axis, f in enumerate(self.factors_zyx):
+            a = _reduce(a, f, axis, "sum")
+        return (a / float(np.prod(self.factors_zyx))).astype(np.float32)
+
+    def block_max(self, hu: np.ndarray) -> np.ndarray:
+        """Maximum HU of each block, (cz, cy, cx), dtype of `hu`."""
+        a = self._trim(hu)
+        for axis in (2, 1, 0):
+            a = _reduce(a, self.factors_zyx[axis], axis, "max")
+        return a
+
+    def upsample(self, coarse: np.ndarray, bbox_zyx: tuple[slice, ...] | None = None) -> np.ndarray:
+        """Nearest-neighbour upsampling of a coarse array to full resolution.
+
+        Parameters
+        ----------
+        coarse : (cz, cy, cx) ndarray
+            Values on the coarse grid.
+        bbox_zyx : tuple of 3 slice, optional
+            Full-resolution region to return (default: the whole volume).
+
+        Returns
+        -------
+        ndarray
+            Same dtype as `coarse`, shape of the region.
+        """
+        if bbox_zyx is None:
+            bbox_zyx = tuple(slice(0, n) for n in self.shape_zyx)
+        ranges = []
+        sub_sl = []
+        for sl, f, n, c in zip(
+            bbox_zyx, self.factors_zyx, self.shape_zyx, coarse.shape, strict=True
+        ):
+            start, stop, _ = sl.indices(n)
+            c0 = min(start // f, c - 1)
+            c1 = min((stop - 1) // f, c - 1) + 1
+            sub_sl.append(slice(c0, c1))
+            ranges.append((start - c0 * f, stop - c0 * f))
+        out = coarse[tuple(sub_sl)]
+        for axis, f in enumerate(self.factors_zyx):
+            if f > 1:
+                out = np.repeat(out, f, axis=axis)
+        pads = [(0, max(0, hi - out.shape[a])) for a, (_, hi) in enumerate(ranges)]
+        if any(p[1] for p in pads):
+            out = np.pad(out, pads, mode="edge")
+        return out[tuple(slice(lo, hi) for lo, hi in ranges)]
+
+    def to_full_bbox(
+        self, coarse_bbox: tuple[slice, ...], *, pad_mm: float = 0.0
+    ) -> tuple[slice, slice, slice]:
+        """Full-resolution bbox covering coarse blocks `coarse_bbox`, padded by `pad_mm`."""
+        out = []
+        for sl, f, n, s, c in zip(
+            coarse_bbox,
+            self.factors_zyx,
+            self.shape_zyx,
+            self.spacing_zyx_mm,
+            self.coarse_shape_zyx,
+            strict=True,
+        ):
+            p = int(np.ceil(pad_mm / s))
+            start = sl.start * f
+            stop = n if sl.stop >= c else sl.stop * f
+            out.append(slice(max(0, start - p), min(n, stop + p)))
+        return (out[0], out[1], out[2])
+
+    def centres_mm(self, idx_zyx: np.ndarray) -> np.ndarray:
+        """Full-resolution index-mm coordinates ((index) × spacing) of coarse block centres."""
+        f = np.asarray(self.factors_zyx)
+        return (np.asarray(idx_zyx) * f + (f - 1) / 2.0) * np.asarray(self.spacing_zyx_mm)
+
+
+def ball_structure(radius_mm: float, *, spacing_zyx_mm: tuple[float, float, float]) -> np.ndarray:
+    """Ellipsoidal structuring element covering a ball of `radius_mm` on an anisotropic grid.
+
+    Parameters
+    ----------
+    radius_mm : float
+        Ball radius in mm (at least the centre voxel is always included).
+    spacing_zyx_mm : tuple of 3 float
+        Voxel spacing in mm, (z, y, x) order.
+
+    Returns
+    -------
+    (2a+1, 2b+1, 2c+1) ndarray of bool
+
+    Examples
+    --------
+    >>> ball_structure(2.0, spacing_zyx_mm=(2.0, 1.0, 1.0)).shape
+    (3, 5, 5)
+    """
+    spacing = check_spacing(spacing_zyx_mm)
+    half = [math.floor(radius_mm / s + 1e-9) for s in spacing]
+    grids = np.ogrid[tuple(slice(-h, h + 1) for h in half)]
+    d2 = sum((g * s) ** 2 for g, s in zip(grids, spacing, strict=True))
+    return np.asarray(d2 <= radius_mm**2 + 1e-9)

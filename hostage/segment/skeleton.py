@@ -1,0 +1,145 @@
+"""Native skeleton: large, long, continuous bones with a cortical outline, foci excluded.
+
+How a focus fused to bone is kept apart from it (on the coarse grid):
+
+1. *Cortex blocks*: block maximum at least ``native_cortex_min_hu`` (native
+   cortex is 1000-1900 HU; amorphous and immature HO stay below it, so they
+   never join the skeleton), hole-filled per axial slice so the marrow or
+   cancellous interior belongs to the bone.
+2. *Cores*: erosion by ``native_erode_mm`` cuts the neck between a fused focus
+   and the bone. Core components spanning at least ``native_min_length_mm``
+   in z (or most of a shorter scan) are native; other cores are thick bodies
+   that are not part of the long skeleton: mature HO fused to bone when
+   mostly exposed to soft tissue (at least ``native_min_exposure`` of its
+   outer neighbours), else a fragment of native bone.
+3. The thick parts of each (the opening: core dilated back, inside the
+   filled mask) are assigned to their core. Cores cut by the first or last
+   slice are native too (a bone continuing outside the scan; a focus cut by
+   the scan's end is not reported). Thin leftovers (plate rims, spurs)
+   join the skeleton when connected to a native thick part and not only to a
+   non-native one.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from ._grid import CoarseGrid
+from .body import fill_holes_per_slice
+
+__all__ = ["native_skeleton_coarse"]
+
+logger = logging.getLogger(__name__)
+
+
+def _bbox(mask: np.ndarray, pad: int) -> tuple[slice, ...]:
+    out = []
+    for axis in range(mask.ndim):
+        other = tuple(a for a in range(mask.ndim) if a != axis)
+        nz = np.flatnonzero(mask.any(axis=other))
+        out.append(slice(max(0, int(nz[0]) - pad), min(mask.shape[axis], int(nz[-1]) + 1 + pad)))
+    return tuple(out)
+
+
+def native_skeleton_coarse(
+    block_max_hu: np.ndarray,
+    *,
+    grid: CoarseGrid,
+    body: np.ndarray,
+    exclude: np.ndarray,
+    cortex_min_hu: float,
+    erode_mm: float,
+    min_length_mm: float,
+    min_exposure: float,
+) -> np.ndarray:
+    """Native bone on the coarse grid (cortex, cancellous bone and marrow).
+
+    Parameters
+    ----------
+    block_max_hu : (cz, cy, cx) ndarray
+        Block maxima (HU).
+    grid : CoarseGrid
+        The coarse grid.
+    body : (cz, cy, cx) ndarray of bool
+        The patient.
+    exclude : (cz, cy, cx) ndarray of bool
+        Blocks that cannot be bone (metal).
+    cortex_min_hu : float
+        Cortex threshold on block maxima (HU).
+    erode_mm : float
+        Erosion radius (mm) separating fused foci from the skeleton.
+    min_length_mm : float
+        z-extent (mm) that makes a core native; capped at 80 % of the scan length.
+    min_exposure : float
+        A thick body outside the long skeleton is a focus when at least this
+        fraction of its outer neighbours is soft tissue (else a bone fragment).
+
+    Returns
+    -------
+    (cz, cy, cx) ndarray of bool
+    """
+    dense = (block_max_hu >= cortex_min_hu) & body & ~exclude
+    out = np.zeros(dense.shape, bool)
+    if not dense.any():
+        return out
+    cs = grid.coarse_spacing_zyx_mm
+    # an ellipsoid of radius erode_mm, but at least one block along every axis
+    half = [max(1, int(erode_mm // c)) for c in cs]
+    grids = np.ogrid[tuple(slice(-h, h + 1) for h in half)]
+    ball = np.asarray(sum((gr / h) ** 2 for gr, h in zip(grids, half, strict=True)) <= 1.0 + 1e-9)
+    pad = max(ball.shape) + 1
+    box = _bbox(dense, pad)
+    d = dense[box]
+    filled = fill_holes_per_slice(d)
+    # border_value=1: a bone cut by the scan's end is not eroded there
+    core = ndi.binary_erosion(filled, structure=ball, border_value=1)
+    full26 = np.ones((3, 3, 3), bool)
+    lab, n = ndi.label(core, structure=full26)
+    if n == 0:
+        return out
+    zlen = min(min_length_mm, 0.8 * dense.shape[0] * cs[0])
+    objs = ndi.find_objects(lab)
+    native_ids = np.zeros(n + 1, bool)
+    for i, sl in enumerate(objs, start=1):
+        if sl is None:
+            continue
+        long = (sl[0].stop - sl[0].start) * cs[0] >= zlen
+        # a bone cut by the first or last slice continues outside the scan
+        cut = (box[0].start + sl[0].start == 0) or (box[0].start + sl[0].stop == dense.shape[0])
+        native_ids[i] = long or cut
+    if not native_ids.any():
+        return out
+    # Other cores: thick bodies. A focus is mostly exposed to soft tissue (it only
+    # touches the bone over a patch); a fragment of native bone is mostly surrounded
+    # by the rest of the bone.
+    thick = ndi.grey_dilation(lab, footprint=ball) * filled
+    for i, sl in enumerate(objs, start=1):
+        if sl is None or native_ids[i]:
+            continue
+        sl_pad = tuple(
+            slice(max(0, s.start - 2 * h - 1), s.stop + 2 * h + 1)
+            for s, h in zip(sl, half, strict=True)
+        )
+        body_i = thick[sl_pad] == i
+        shell = ndi.binary_dilation(body_i, structure=full26) & ~body_i
+        exposed = float(np.mean(~filled[sl_pad][shell])) if shell.any() else 1.0
+        logger.debug("core %d: exposure %.2f", i, exposed)
+        if exposed < min_exposure:
+            native_ids[i] = True
+    thick_native = native_ids[thick] & filled
+    thick_other = (thick > 0) & ~thick_native
+    thin = filled & ~thick_native & ~thick_other
+    lab2, _ = ndi.label(thick_native | thin, structure=full26)
+    ids = np.unique(lab2[thick_native])
+    ids = ids[ids > 0]
+    native = np.isin(lab2, ids)
+    out[box] = native
+    logger.debug(
+        "native skeleton: %d coarse blocks, %d native cores",
+        int(native.sum()),
+        int(native_ids.sum()),
+    )
+    return out

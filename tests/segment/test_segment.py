@@ -1,0 +1,86 @@
+"""segment() on small synthetic scenes (independent of hostage.phantom)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hostage.config import Config
+from hostage.features import measure
+from hostage.segment import segment
+
+CFG = Config()
+
+
+def _centres_mm(vol, seg):
+    return [
+        np.asarray(vol.lps_mm_to_index(f.centroid_lps_mm)) * vol.spacing_zyx_mm for f in seg.foci
+    ]
+
+
+def _matched(vol, seg, centre, radius):
+    return [
+        i
+        for i, c in enumerate(_centres_mm(vol, seg))
+        if np.linalg.norm(c - np.asarray(centre)) <= radius
+    ]
+
+
+@pytest.mark.parametrize(
+    ("spacing", "noise"),
+    [((1.0, 0.8, 0.8), 20.0), ((2.5, 0.7, 0.7), 45.0)],
+    ids=["thin", "thick-noisy"],
+)
+def test_three_stages_found_specks_and_bone_not(scene_factory, spacing, noise):
+    les = [
+        ("mature", (30, 50, 50), 12),
+        ("immature", (30, 100, 45), 10),
+        ("amorphous", (30, 58, 104), 10),
+        ("phlebolith", (20, 40, 80), 2.0),
+    ]
+    shape = (int(60 / spacing[0]), int(128 / spacing[1]), int(128 / spacing[2]))
+    vol, truth = scene_factory(
+        shape_zyx=shape, spacing_zyx_mm=spacing, noise_hu=noise, lesions=les, rng=1
+    )
+    seg = segment(vol, config=CFG.segment)
+    assert len(seg.foci) == 3
+    for t in truth[:3]:
+        assert len(_matched(vol, seg, t["centre_zyx_mm"], t["radius_mm"])) == 1, t
+    assert not _matched(vol, seg, truth[3]["centre_zyx_mm"], 6.0)
+    # native bone: the femur tube is in the bone mask and in no focus
+    assert seg.bone_mask.sum() * vol.voxel_volume_mm3 > 0.8 * np.pi * 13**2 * 60
+    assert not (seg.bone_mask & (seg.labels > 0)).any()
+    # the table (250 HU slab under the body) is outside the body
+    ref = seg.reference
+    assert ref.muscle_hu == pytest.approx(50, abs=10)
+    assert ref.fat_hu == pytest.approx(-100, abs=15)
+    assert ref.noise_hu == pytest.approx(noise, rel=0.35)
+    assert 0.5 < ref.edge_width_mm < 3.0
+    for f in seg.foci:
+        assert seg.labels[f.bbox_zyx][f.mask].tolist() == [f.id] * int(f.mask.sum())
+
+
+def test_two_separate_foci_stay_two_and_a_cloud_is_one(scene_factory):
+    les = [
+        ("immature", (30, 40, 40), 7),
+        ("immature", (30, 40, 64), 7),
+        ("amorphous", (30, 100, 40), 12),
+    ]
+    vol, _ = scene_factory(lesions=les, noise_hu=20, rng=3, femur=False)
+    seg = segment(vol, config=CFG.segment)
+    assert len(seg.foci) == 3
+    assert len(_matched(vol, seg, (30, 100, 40), 12)) == 1
+
+
+def test_metal_is_never_a_focus_and_flags_neighbours(scene_factory):
+    les = [("metal", (30, 74, 79), 6), ("mature", (30, 50, 50), 10)]
+    vol, _ = scene_factory(lesions=les, noise_hu=20, rng=4, femur=False)
+    seg = segment(vol, config=CFG.segment)
+    assert seg.metal_mask.sum() * vol.voxel_volume_mm3 > 0.5 * 4 / 3 * np.pi * 6**3
+    assert not (seg.metal_mask & (seg.labels > 0)).any()
+    assert not _matched(vol, seg, (30, 74, 79), 10)
+    assert any("metal" in w for w in seg.warnings)
+    (f,) = seg.foci
+    v = measure(vol, f, seg, config=CFG.features).values
+    assert 10 < v["metal_distance_mm"] < 30
+    assert v["metal_streak_zone"] == 1.0
