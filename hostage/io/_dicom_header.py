@@ -297,7 +297,8 @@ def read_header(path: str | Path) -> DicomHeader:
 
 def _check_complete(ds: pydicom.Dataset, path: Path, *, at_eof: bool, file_size: int) -> None:
     """Raise if the header ends early: pydicom reads truncated files without complaint."""
-    for elem in ds.elements():
+    # the raw elements, not converted: no free-text value is ever decoded here
+    for elem in ds._dict.values():
         length = getattr(elem, "length", None)
         value = getattr(elem, "value", None)
         if (
