@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/batch_throughput.py [--dir DIR] [--studies 8] [--shape 60 256 256]
-                                          [--outputs json,csv]
+                                          [--outputs json,csv] [--repeat 1] [--no-dask]
 
 Writes ``--studies`` phantom CT studies once (``hostage.phantom``, seeds 0..N-1;
 DIR or a temporary folder), then stages all of them three times into fresh
@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         "--shape", type=int, nargs=3, default=(60, 256, 256), metavar=("Z", "Y", "X")
     )
     parser.add_argument("--outputs", default="json,csv")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each --jobs (best kept)")
     parser.add_argument("--no-dask", action="store_true")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,9 +101,21 @@ def main(argv: list[str] | None = None) -> int:
         inputs = make_studies(root, args.studies, tuple(args.shape))
         rows = []
         load0 = os.getloadavg()[0]
+        best: dict[int, float] = {}
+        for rep in range(args.repeat):  # alternate, so that both see the same machine load
+            for jobs in (1, 2):
+                out = Path(tmp) / f"out_jobs{jobs}_{rep}"
+                best[jobs] = min(
+                    best.get(jobs, float("inf")), run_cli(inputs, out, jobs, args.outputs)
+                )
         for jobs in (1, 2):
-            out = Path(tmp) / f"out_jobs{jobs}"
-            rows.append((f"--jobs {jobs}", run_cli(inputs, out, jobs, args.outputs), out))
+            rows.append(
+                (
+                    f"--jobs {jobs} (best of {args.repeat})",
+                    best[jobs],
+                    Path(tmp) / f"out_jobs{jobs}_0",
+                )
+            )
         if not args.no_dask:
             out = Path(tmp) / "out_dask"
             start, dt = run_dask(inputs, out, args.outputs)
