@@ -7,6 +7,7 @@ data); never PatientName or other free-text fields.
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 from collections.abc import Iterable, Sequence
@@ -180,6 +181,14 @@ def _float(value: object, default: float | None) -> float | None:
         return default
 
 
+def _rescale(value: object, default: float) -> float:
+    """RescaleSlope/Intercept: `default` when absent, NaN when present but unreadable."""
+    if value is None or value == "":
+        return default
+    parsed = _float(value, None)
+    return math.nan if parsed is None else parsed
+
+
 def _int(value: object, default: int | None) -> int | None:
     f = _float(value, None)
     if f is None or f != f or abs(f) > 2**40:
@@ -226,8 +235,8 @@ def _frame_from(groups: Iterable[object | None], top: FrameGeometry) -> FrameGeo
                 thick = _float(getattr(meas, "SliceThickness", None), None)
         trans = _item(getattr(g, "PixelValueTransformationSequence", None))
         if trans is not None and slope is None:
-            slope = _float(getattr(trans, "RescaleSlope", None), None)
-            intercept = _float(getattr(trans, "RescaleIntercept", None), None)
+            slope = _rescale(getattr(trans, "RescaleSlope", None), top.slope)
+            intercept = _rescale(getattr(trans, "RescaleIntercept", None), top.intercept)
     return FrameGeometry(
         ipp_lps_mm=ipp if ipp is not None else top.ipp_lps_mm,  # type: ignore[arg-type]
         iop=iop if iop is not None else top.iop,  # type: ignore[arg-type]
@@ -335,8 +344,8 @@ def _header_from_dataset(
         if not little:
             ts = "1.2.840.10008.1.2.2"
     values = {name: ds.get(name) for name in _TOP_TAGS}
-    # pixel data element: where its value starts and how long it says it is
-    # a deflated file's position says nothing about the inflated stream: assume pixels,
+    # pixel data element: where its value starts and how long it says it is.
+    # A deflated file's position says nothing about the inflated stream: assume pixels,
     # pydicom will tell when they are decoded
     has_pixels = ts == _DEFLATED or after[:4] in (_PIXEL_TAG_LE, _PIXEL_TAG_BE)
     offset: int | None = None
@@ -360,20 +369,11 @@ def _header_from_dataset(
         ipp_lps_mm=_floats(values["ImagePositionPatient"], 3),  # type: ignore[arg-type]
         iop=_floats(values["ImageOrientationPatient"], 6),  # type: ignore[arg-type]
         pixel_spacing_mm=_floats(values["PixelSpacing"], 2),  # type: ignore[arg-type]
-        slope=_float(values["RescaleSlope"], 1.0) or 0.0,
-        intercept=_float(values["RescaleIntercept"], 0.0) or 0.0,
+        slope=_rescale(values["RescaleSlope"], 1.0),
+        intercept=_rescale(values["RescaleIntercept"], 0.0),
         thickness_mm=_float(values["SpacingBetweenSlices"], None)
         or _float(values["SliceThickness"], None),
     )
-    if values["RescaleSlope"] is None:
-        top = FrameGeometry(
-            ipp_lps_mm=top.ipp_lps_mm,
-            iop=top.iop,
-            pixel_spacing_mm=top.pixel_spacing_mm,
-            slope=1.0,
-            intercept=top.intercept,
-            thickness_mm=top.thickness_mm,
-        )
     num_frames = _int(values["NumberOfFrames"], 1) or 1
     per_frame = ds.get("PerFrameFunctionalGroupsSequence")
     shared = _item(ds.get("SharedFunctionalGroupsSequence"))

@@ -543,3 +543,16 @@ def test_memory_guard_refuses_before_reading_pixels(series_dir):
 
 def test_public_api_exposes_load():
     assert hostage.load is load
+
+
+def test_unreadable_rescale_is_an_error(series_dir):
+    folder, paths, *_ = series_dir
+    raw = paths[1].read_bytes()
+    tag = b"\x28\x00\x53\x10DS"  # (0028,1053) RescaleSlope, explicit VR
+    at = raw.index(tag) + len(tag)
+    n = int.from_bytes(raw[at : at + 2], "little")
+    bad = b"abc".ljust(n, b" ")  # not a decimal string; same length
+    paths[1].write_bytes(raw[: at + 2] + bad + raw[at + 2 + n :])
+    with pytest.raises(InputError, match=r"invalid RescaleSlope nan") as e:
+        load(folder)
+    assert e.value.code == "bad_rescale"
