@@ -83,3 +83,15 @@ def test_file_without_preamble_is_read(tmp_path, series_dir):
     if raw[128:132] == b"DICM":
         pytest.skip("pydicom wrote a preamble")
     assert read_header(tmp_path / "nometa").study_instance_uid == study
+
+
+def test_metaimage_with_detached_data_is_one_volume(tmp_path):
+    arr = np.arange(2 * 3 * 4, dtype=np.int16).reshape(2, 3, 4)
+    sitk.WriteImage(sitk.GetImageFromArray(arr), str(tmp_path / "ct.mhd"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ct.mhd", "ct.raw"]
+    found = discover([tmp_path])
+    assert [s.key_hint for s in found.studies] == ["ct.mhd"]
+    assert found.num_non_dicom == 0 and found.skipped == ()
+    from hostage.io import load
+
+    np.testing.assert_array_equal(load(tmp_path).hu, arr)
