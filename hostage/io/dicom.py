@@ -156,6 +156,83 @@ def _group_series(headers: list[DicomHeader]) -> list[_Series]:
     ]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class _Choice:
+    series: _Series
+    plan: StackPlan
+    skipped: tuple[str, ...]
+    why: str
+
+
+def _choose(
+    all_series: list[_Series], *, series_uid: str | None, config: LoadConfig, source: Path
+) -> _Choice:
+    """Pick the study's CT series (or the forced one); say why and what was skipped."""
+    skipped: list[str] = []
+    reasons: dict[str, tuple[str, str]] = {}
+    candidates: list[tuple[_Series, StackPlan]] = []
+    errors: list[tuple[_Series, InputError]] = []
+    if series_uid is not None:
+        forced = [s for s in all_series if s.uid == series_uid]
+        if not forced:
+            listing = "; ".join(s.label for s in all_series[:_MAX_LISTED])
+            raise InputError(
+                f"no series with SeriesInstanceUID {series_uid!r}; the study has: {listing}",
+                path=source,
+                code="series_not_found",
+            )
+        why = _unusable_reason(forced[0])
+        if why is not None and why[1] != "localizer/scout":
+            raise InputError(
+                f"{forced[0].label} cannot be loaded as CT: {why[1]}",
+                path=forced[0].first.path,
+                code=why[0],
+            )
+        to_plan = forced
+    else:
+        to_plan = []
+        for s in all_series:
+            why = _unusable_reason(s)
+            if why is None:
+                to_plan.append(s)
+            else:
+                reasons[s.uid] = why
+                skipped.append(f"{s.label}: {why[1]}")
+    for s in to_plan:
+        try:
+            candidates.append((s, plan_stack(_slice_refs(s), config=config, label=s.label)))
+        except InputError as exc:
+            errors.append((s, exc))
+    if not candidates:
+        if errors:
+            raise errors[0][1]
+        code = "not_ct" if {c for c, _ in reasons.values()} == {"not_ct"} else "no_series"
+        listing = "; ".join(skipped[:_MAX_LISTED]) or "none"
+        raise InputError(
+            f"no usable CT series ({len(all_series)} series found: {listing})",
+            path=source,
+            code=code,
+        )
+    candidates.sort(key=lambda sp: _rank(*sp))
+    for s, p in candidates[1:]:
+        skipped.append(
+            f"{s.label}: not chosen ({p.num_out_slices} slices of "
+            f"{p.spacing_zyx_mm[0]:.3f} mm; {'axial' if p.is_axial else 'not axial'})"
+        )
+    skipped.extend(f"{s.label}: unusable ({err})" for s, err in errors)
+    if series_uid is not None:
+        why_text = "forced by series_uid"
+    elif len(candidates) == 1:
+        why_text = "the only usable CT series"
+    else:
+        why_text = (
+            f"the first of {len(candidates)} usable CT series by: more than 2 slices, "
+            "ORIGINAL, axial, thinnest slices, most slices"
+        )
+    chosen, plan = candidates[0]
+    return _Choice(series=chosen, plan=plan, skipped=tuple(skipped), why=why_text)
+
+
 def load_dicom_study(
     headers: list[DicomHeader],
     *,
@@ -201,84 +278,19 @@ def load_dicom_study(
             path=source,
             code="no_series",
         )
-    all_series = _group_series(headers)
-    skipped: list[str] = []
-    reasons: dict[str, tuple[str, str]] = {}
-    candidates: list[tuple[_Series, StackPlan]] = []
-    errors: list[tuple[_Series, InputError]] = []
-    if series_uid is not None:
-        forced = [s for s in all_series if s.uid == series_uid]
-        if not forced:
-            listing = "; ".join(s.label for s in all_series[:_MAX_LISTED])
-            raise InputError(
-                f"no series with SeriesInstanceUID {series_uid!r}; the study has: {listing}",
-                path=source,
-                code="series_not_found",
-            )
-        why = _unusable_reason(forced[0])
-        if why is not None and why[1] != "localizer/scout":
-            raise InputError(
-                f"{forced[0].label} cannot be loaded as CT: {why[1]}",
-                path=forced[0].first.path,
-                code=why[0],
-            )
-        to_plan = forced
-    else:
-        to_plan = []
-        for s in all_series:
-            why = _unusable_reason(s)
-            if why is None:
-                to_plan.append(s)
-            else:
-                reasons[s.uid] = why
-    for s in to_plan:
-        try:
-            plan = plan_stack(_slice_refs(s), config=config, label=s.label)
-        except InputError as exc:
-            errors.append((s, exc))
-            continue
-        candidates.append((s, plan))
-    if series_uid is None:
-        for s in all_series:
-            if s.uid in reasons:
-                skipped.append(f"{s.label}: {reasons[s.uid][1]}")
-    if not candidates:
-        if errors:
-            raise errors[0][1]
-        codes = {c for c, _ in reasons.values()}
-        code = "not_ct" if codes == {"not_ct"} else "no_series"
-        listing = "; ".join(skipped[:_MAX_LISTED]) or "none"
-        raise InputError(
-            f"no usable CT series ({len(all_series)} series found: {listing})",
-            path=source,
-            code=code,
-        )
-    candidates.sort(key=lambda sp: _rank(*sp))
-    chosen, plan = candidates[0]
-    for s, p in candidates[1:]:
-        skipped.append(
-            f"{s.label}: not chosen ({p.num_out_slices} slices of "
-            f"{p.spacing_zyx_mm[0]:.3f} mm; {'axial' if p.is_axial else 'not axial'})"
-        )
-    for s, err in errors:
-        skipped.append(f"{s.label}: unusable ({err})")
+    choice = _choose(_group_series(headers), series_uid=series_uid, config=config, source=source)
+    chosen, plan, skipped = choice.series, choice.plan, list(choice.skipped)
     _check_size(chosen, plan, config)
-    if series_uid is not None:
-        how = "forced by series_uid"
-    elif len(candidates) == 1:
-        how = "the only usable CT series"
-    else:
-        how = f"the first of {len(candidates)} usable CT series by ORIGINAL, axial, thinnest slices, most slices"
     h = chosen.first
     chosen_text = (
         f"{chosen.label}: {plan.num_out_slices} slices of {plan.spacing_zyx_mm[0]:.3f} mm, "
         f"{plan.rows}x{plan.columns} pixels of {plan.spacing_zyx_mm[1]:.3f}x"
-        f"{plan.spacing_zyx_mm[2]:.3f} mm; {how}"
+        f"{plan.spacing_zyx_mm[2]:.3f} mm; {choice.why}"
     )
     if "ORIGINAL" not in h.image_type[:1]:
         kind = "\\".join(h.image_type) or "no ImageType"
         chosen_text += f" (note: not an ORIGINAL series, ImageType {kind})"
-    hu, corrections = _assemble(plan, config=config)
+    hu, corrections = _assemble(plan)
     corrections = [*plan.notes, *corrections]
     extra_files = list(skipped_files[:_MAX_LISTED])
     if len(skipped_files) > _MAX_LISTED:
@@ -290,6 +302,7 @@ def load_dicom_study(
         skipped=tuple([*skipped, *extra_files]),
         corrections=tuple(corrections),
     )
+    # padding mapped to air is routine: a correction in the report, not a warning
     warnings = tuple(
         [f"skipped {line}" for line in skipped]
         + [c for c in corrections if not c.startswith("mapped ")]
@@ -321,7 +334,7 @@ def _padding(header: DicomHeader) -> tuple[int, int] | None:
     return (header.padding_value, limit)
 
 
-def _assemble(plan: StackPlan, *, config: LoadConfig) -> tuple[np.ndarray, list[str]]:
+def _assemble(plan: StackPlan) -> tuple[np.ndarray, list[str]]:
     """Read every frame into a (Z, Y, X) HU array, then resample if the plan says so."""
     corrections: list[str] = []
     exact = all(
