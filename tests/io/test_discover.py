@@ -95,3 +95,12 @@ def test_metaimage_with_detached_data_is_one_volume(tmp_path):
     from hostage.io import load
 
     np.testing.assert_array_equal(load(tmp_path).hu, arr)
+
+
+def test_discovery_does_not_read_pixel_data(series_dir):
+    folder, paths, study, _, _ = series_dir
+    for p in paths:  # pixel data cut short: only a pixel read would notice
+        p.write_bytes(p.read_bytes()[:-100])
+    found = discover([folder])
+    assert [s.key_hint for s in found.studies] == [study]
+    assert found.studies[0].files == tuple(paths) and found.skipped == ()
