@@ -29,6 +29,7 @@ def reference_hu(path):
         "J2K_pixelrep_mismatch.dcm",  # JPEG 2000, signed data with a stream/header mismatch
         "693_UNCR.dcm",  # pydicom-data: head CT, uncompressed, with PixelPaddingValue
         "693_J2KR.dcm",  # the same slice, JPEG 2000 lossless
+        "693_J2KI.dcm",  # the same slice, JPEG 2000 lossy (padding values only partly exact)
         "bad_sequence.dcm",  # JPEG lossless (process 14, SV1)
         "explicit_VR-UN.dcm",  # JPEG 2000 with UN elements
     ],
