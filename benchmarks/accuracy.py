@@ -71,7 +71,14 @@ def scenario(seed: int, *, quick: bool) -> dict:
     rng = np.random.default_rng([seed, 7])
     pixel = float(rng.uniform(0.6, 1.0))
     slice_mm = float(rng.choice([1.0, 1.25, 2.0, 2.5, 3.0]))
-    fov_mm = 128.0 if quick else float(rng.uniform(140.0, 180.0))
+    pelvis = (not quick) and rng.random() < 0.25  # both hips in a wide field of view
+    fov_mm = (
+        128.0
+        if quick
+        else float(rng.uniform(320.0, 360.0) if pelvis else rng.uniform(140.0, 180.0))
+    )
+    if pelvis:
+        pixel = max(pixel, 0.8)
     extent_z_mm = 80.0 if quick else float(rng.uniform(90.0, 130.0))
     return {
         "shape_zyx": (

@@ -265,7 +265,7 @@ class FeatureConfig:
         min=0,
     )
     texture_bone_min_hu: float = param(
-        250.0, "Bone phase of the trabecular texture: smoothed HU at or above this.", min=-1000
+        250.0, "Lowest bone/marrow threshold of the trabecular texture (the focus's Otsu threshold is used above it).", min=-1000
     )
     texture_grid_mm: float = param(
         1.0,
@@ -356,6 +356,14 @@ class ClassifyConfig:
         0.1,
         "Evidence 'outline' reaches 1 at this value (linear in between, clipped to 0-1).",
     )
+    uniform_from: float = param(
+        0.3,
+        "Evidence 'uniform' is 0 at this value of texture_glcm_homogeneity (3-D co-occurrence homogeneity inside the focus).",
+    )
+    uniform_to: float = param(
+        0.65,
+        "Evidence 'uniform' reaches 1 at this value (linear in between, clipped to 0-1).",
+    )
     weight_rim_amorphous: float = param(
         0.0, "Weight of evidence 'rim' in the amorphous score (log-odds per unit evidence)."
     )
@@ -410,6 +418,15 @@ class ClassifyConfig:
     weight_outline_mature: float = param(
         1.5, "Weight of evidence 'outline' in the mature score (log-odds per unit evidence)."
     )
+    weight_uniform_amorphous: float = param(
+        0.0, "Weight of evidence 'uniform' in the amorphous score (log-odds per unit evidence)."
+    )
+    weight_uniform_immature: float = param(
+        2.0, "Weight of evidence 'uniform' in the immature score (log-odds per unit evidence)."
+    )
+    weight_uniform_mature: float = param(
+        0.0, "Weight of evidence 'uniform' in the mature score (log-odds per unit evidence)."
+    )
     bias_amorphous: float = param(0.0, "Baseline log-odds of the amorphous stage.")
     bias_immature: float = param(-2.0, "Baseline log-odds of the immature stage.")
     bias_mature: float = param(-7.0, "Baseline log-odds of the mature stage.")
@@ -418,6 +435,13 @@ class ClassifyConfig:
         "Central-first mineralisation is flagged atypical only when the focus is this dense "
         "(density_p90_rel_cortex): a faint cloud denser in its middle is not the osteosarcoma pattern.",
         min=0,
+    )
+    atypical_max_rim: float = param(
+        0.5,
+        "Central-first mineralisation is flagged atypical only when the cortical rim covers less "
+        "than this fraction of the surface: a focus wrapped in cortex is mineralised at its periphery.",
+        min=0,
+        max=1,
     )
     metal_confidence_factor: float = param(
         0.8,

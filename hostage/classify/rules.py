@@ -1,9 +1,10 @@
 r"""Transparent stage scores: a few evidence terms, a linear score per stage, a softmax.
 
 Each *evidence term* is a clipped-linear function of **one** measured feature,
-scaled so that 0 means "no sign of maturity" and 1 means "the sign is fully
-present" (DOMAIN.md; seed review 000: a mature focus has a continuous cortical
-outline, organised trabecular bone with fatty marrow and sharp margins):
+scaled so that 0 means "the imaging sign is absent" and 1 means "the sign is
+fully present" (DOMAIN.md; seed review 000: a mature focus has a continuous
+cortical outline, organised trabecular bone with fatty marrow and sharp
+margins; amorphous mineral is cloudy, punctate and patchy):
 
 .. math::
 
@@ -107,6 +108,14 @@ def _outline(v: float, e: float) -> str:
     return f"cloudy, irregular outline (irregularity {v:.2f})"
 
 
+def _uniform(v: float, e: float) -> str:
+    if e >= 0.67:
+        return f"a uniform mineral haze inside (co-occurrence homogeneity {v:.2f})"
+    if e > 0.0:
+        return f"moderately uniform inside (co-occurrence homogeneity {v:.2f})"
+    return f"heterogeneous, patchy inside (co-occurrence homogeneity {v:.2f})"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EvidenceTerm:
     """One evidence term of the stage score.
@@ -194,6 +203,13 @@ TERMS: tuple[EvidenceTerm, ...] = (
         unit_suffix="",
         sign="a compact outline rather than a cloud of specks",
         describe=_outline,
+    ),
+    EvidenceTerm(
+        name="uniform",
+        feature="texture_glcm_homogeneity",
+        unit_suffix="",
+        sign="a uniform osteoid haze rather than patchy, punctate specks",
+        describe=_uniform,
     ),
 )
 
@@ -311,6 +327,7 @@ def score_focus(values: Mapping[str, float], *, config: ClassifyConfig) -> Focus
     atypical = (
         float(values.get("zonal_central_first", 0.0)) >= 0.5
         and float(values.get("density_p90_rel_cortex", math.inf)) >= config.atypical_min_density
+        and not float(values.get("rim_completeness", 0.0)) >= config.atypical_max_rim
     )
     if atypical:
         ratio = float(values.get("zonal_periphery_center_ratio", math.nan))

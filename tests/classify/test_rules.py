@@ -107,7 +107,10 @@ def test_no_sign_is_amorphous_every_sign_is_mature():
     assert score_focus(_at(1), config=CFG).stage is Stage.MATURE
 
 
-@pytest.mark.parametrize("term", TERMS, ids=lambda t: t.name)
+MATURITY_SIGNS = [t for t in TERMS if t.name != "uniform"]  # uniform: immature haze vs specks
+
+
+@pytest.mark.parametrize("term", MATURITY_SIGNS, ids=lambda t: t.name)
 def test_each_sign_raises_mature_over_amorphous(term):
     """Each sign of maturity moves the odds of mature against amorphous upwards."""
     base = dict(IMMATURE)
@@ -132,13 +135,22 @@ def test_a_user_config_changes_the_call():
 
 
 def test_central_first_mineralisation_is_atypical_and_said_first():
+    dense_centre = {**MATURE, "rim_completeness": 0.1, "rim_fat_fraction": 0.0}
     st = score_focus(
-        {**MATURE, "zonal_central_first": 1.0, "zonal_periphery_center_ratio": 0.6}, config=CFG
+        {**dense_centre, "zonal_central_first": 1.0, "zonal_periphery_center_ratio": 0.6},
+        config=CFG,
     )
     assert st.atypical
     assert st.reasons[0].startswith(
         "atypical central-first mineralisation (dense centre, periphery/centre density ratio 0.60)"
     )
+
+
+def test_a_focus_wrapped_in_cortex_is_not_atypical():
+    st = score_focus(
+        {**MATURE, "zonal_central_first": 1.0, "zonal_periphery_center_ratio": 0.3}, config=CFG
+    )
+    assert not st.atypical and st.stage is Stage.MATURE
 
 
 def test_a_faint_cloud_denser_in_its_middle_is_not_atypical():
@@ -163,7 +175,7 @@ def test_missing_features_drop_out_and_too_few_abstain():
     }
     st = score_focus(few, config=CFG)
     assert st.abstained and st.uncertain and st.readiness_ambiguous
-    assert st.reasons[0] == "abstains: only 2 of 6 signs could be measured, so the stage is a guess"
+    assert st.reasons[0] == "abstains: only 2 of 7 signs could be measured, so the stage is a guess"
 
 
 def test_low_top_score_is_uncertain_and_says_so():

@@ -117,3 +117,62 @@ def test_summary_has_one_line_per_focus_the_verdict_and_the_disclaimer():
     ), lines[1]
     assert lines[2:4] == ["resection: ready", "  - the only focus is mature"]
     assert lines[-1] == DISCLAIMER
+
+
+def test_stage_a_dicom_study_end_to_end(phantom_dicom_dir, tmp_path, capsys):
+    import json
+
+    from hostage.cli.stage import DISCLAIMER
+
+    out = tmp_path / "out"
+    assert main(["stage", str(phantom_dicom_dir), "--out", str(out), "--outputs", "json,csv"]) == 0
+    printed = capsys.readouterr().out
+    index = json.loads((out / "index.json").read_text())
+    (entry,) = index["studies"]
+    doc = json.loads((out / entry["result"]).read_text())
+    assert doc["schema"] == "hostage.result/1" and doc["status"] == "ok"
+    assert doc["source"] == str(phantom_dicom_dir)
+    focus_lines = [ln for ln in printed.splitlines() if ln.startswith("  focus ")]
+    assert len(focus_lines) == len(doc["foci"]) >= 1
+    assert f"resection: {doc['resection']['status']}" in printed
+    assert DISCLAIMER in printed
+    header = (out / "foci.csv").read_text().splitlines()[0].split(",")
+    assert header[:3] == ["study_key", "focus_id", "stage"]
+    assert "feature_rim_completeness" in header
+    # the same study again, with the first run as its prior
+    out2 = tmp_path / "out2"
+    prior = out / entry["study_key"]
+    assert (
+        main(
+            [
+                "stage",
+                str(phantom_dicom_dir),
+                "--out",
+                str(out2),
+                "--prior",
+                str(prior),
+                "--outputs",
+                "json",
+            ]
+        )
+        == 0
+    )
+    doc2 = json.loads((out2 / entry["result"]).read_text())
+    assert doc2["foci"] == doc["foci"]
+
+
+def test_unreadable_study_exits_1_with_an_error_result(tmp_path, capsys):
+    import json
+
+    study = tmp_path / "junk"
+    study.mkdir()
+    (study / "notes.txt").write_text("not a CT")
+    out = tmp_path / "out"
+    assert main(["stage", str(study), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "hostage: error:" in err
+    (path,) = out.glob("*/result.json")
+    doc = json.loads(path.read_text())
+    assert doc["status"] == "error" and doc["source"] == str(study)
+    assert doc["error"] in err
+    assert json.loads((out / "index.json").read_text())["studies"][0]["status"] == "error"
