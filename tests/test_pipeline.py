@@ -48,10 +48,10 @@ def _match(result, lesion):
 
 def _check_contract(result):
     d = result.to_dict()
-    assert RESULT_KEYS <= set(d)
+    assert set(d) >= RESULT_KEYS
     assert d["schema"] == "hostage.result/1"
     for f in d["foci"]:
-        assert FOCUS_KEYS <= set(f)
+        assert set(f) >= FOCUS_KEYS
         assert set(f["scores"]) == {"amorphous", "immature", "mature"}
         assert math.isclose(sum(f["scores"].values()), 1.0, abs_tol=1e-9)
         assert 0.0 <= f["confidence"] <= 1.0
