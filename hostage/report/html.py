@@ -66,6 +66,7 @@ VERDICT_TEXT: Mapping[Resection, tuple[str, str]] = {
 
 #: Features shown for context after the classifier's own (if measured).
 CONTEXT_FEATURES: tuple[str, ...] = (
+    "density_p90_hu",
     "size_diameter_max_mm",
     "density_mean_hu",
     "zonal_periphery_center_ratio",
@@ -239,7 +240,11 @@ def _feature_rows(
         head += "<th>classifier evidence scale (0 &rarr; 1)</th><th>position</th>"
     head += "</tr>"
     scale_of = {s["feature"]: s for s in scales}
-    names = [s["feature"] for s in scales] + [n for n in CONTEXT_FEATURES if n in focus.features]
+    names = [
+        *(s["feature"] for s in scales),
+        *(n for n in (typical or {}) if n in focus.features),
+        *(n for n in CONTEXT_FEATURES if n in focus.features),
+    ]
     for name in dict.fromkeys(names):
         value = float(focus.features.get(name, math.nan))
         unit = _unit_of(name, units)
