@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -50,6 +51,12 @@ def make_studies(root: Path, n: int, shape: tuple[int, int, int]) -> list[Path]:
 
 def results(out: Path) -> dict[str, dict]:
     return {p.parent.name: json.loads(p.read_text()) for p in sorted(out.glob("*/result.json"))}
+
+
+def study_seconds(out: Path) -> float:
+    """Sum of the per-study wall times the workers reported (``(... s)`` in hostage.log)."""
+    found = re.findall(r": ok, .*\((\d+\.\d) s\)$", (out / "hostage.log").read_text(), re.M)
+    return sum(float(v) for v in found)
 
 
 def run_cli(inputs: list[Path], out: Path, jobs: int, outputs: str) -> float:
@@ -130,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(
             f"load average (1 min) before {load0:.2f}, after {load1:.2f}, on {os.cpu_count()} CPUs"
+        )
+        work = study_seconds(rows[0][2])
+        print(
+            f"sum of per-study times in the --jobs 1 run: {work:.1f} s; batch overhead "
+            f"(start-up, discovery, scheduling, tables): {rows[0][1] - work:.1f} s"
         )
         base = rows[0][1]
         for name, dt, out in rows:

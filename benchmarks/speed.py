@@ -16,7 +16,8 @@ no run warms another's imports or allocations:
   and the growth of the process' peak RSS (``ru_maxrss``), against the size of the
   int16 volume (target <= 4x);
 * a cProfile run of ``hostage.pipeline.stage_to_folder`` (result.json only) that
-  says where the time goes: load / segment / features / classify / write.
+  says where the time goes: load / segment / features / classify / stability
+  (the classifier re-measuring each focus under small perturbations) / write.
 """
 
 from __future__ import annotations
@@ -82,12 +83,14 @@ prof.enable()
 stage_to_folder(sys.argv[1], out=out, outputs=("json",))
 prof.disable()
 st = pstats.Stats(prof)
-STAGES = {  # (file suffix, function): stage name
+STAGES = {  # (file suffix, function): stage name; time counted for calls made by pipeline.py
     ("hostage/io/__init__.py", "load"): "load",
     ("hostage/segment/__init__.py", "segment"): "segment",
     ("hostage/features/__init__.py", "measure"): "features",
     ("hostage/classify/__init__.py", "classify"): "classify",
+    ("hostage/classify/stability.py", "check_stability"): "stability",
     ("hostage/classify/__init__.py", "resection"): "classify",
+    ("hostage/classify/resection.py", "resection"): "classify",
     ("hostage/report/__init__.py", "write_study_outputs"): "write",
 }
 by_stage = {}
@@ -98,7 +101,8 @@ for (fname, line, func), (cc, nc, tt, ct, callers) in st.stats.items():
         total = ct
     for (suffix, f), name in STAGES.items():
         if func == f and fname.endswith(suffix):
-            by_stage[name] = by_stage.get(name, 0.0) + ct
+            from_pipeline = sum(c[3] for k, c in callers.items() if k[0].endswith("hostage/pipeline.py"))
+            by_stage[name] = by_stage.get(name, 0.0) + from_pipeline
     if "/hostage/" in fname:
         top.append((ct, tt, nc, fname.split("/hostage/", 1)[1] + ":" + func))
 top.sort(reverse=True)
@@ -162,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print()
     print(f"profile of stage_to_folder (json only), total {prof['total']:.2f} s under cProfile:")
-    for name in ("load", "segment", "features", "classify", "write"):
+    for name in ("load", "segment", "features", "classify", "stability", "write"):
         t = prof["by_stage"].get(name, 0.0)
         share = 100 * t / prof["total"] if prof["total"] else 0.0
         print(f"  {name:<9} {t:7.2f} s  {share:5.1f} %")
