@@ -89,7 +89,7 @@ margin-right:.3em;background:var(--c)}
 .focus{border:1px solid #ddd;border-radius:6px;padding:8px 12px;margin:14px 0;page-break-inside:avoid}
 .focus img{max-width:100%;height:auto;display:block;margin:6px 0}
 .muted{color:#666;font-size:.88em}code{font-size:.92em}
-ul{margin:.3em 0 .3em 1.2em;padding:0}
+ul{margin:.3em 0 .3em 1.2em;padding:0}td.key{word-break:break-all;max-width:30em}
 details summary{cursor:pointer;color:#333}
 """
 

@@ -75,7 +75,9 @@ def render_summary(out: Path, results: Sequence[StudyResult]) -> str:
         else:
             verdict = "<span style='color:#b00020;font-weight:600'>error</span>"
         parts.append(
-            f"<tr><td>{_link(out, r.study_key)}</td><td>{esc(r.status.value)}</td><td>{verdict}</td>"
+            f"<tr><td class='key'>{_link(out, r.study_key)}<br>"
+            f"<span class='muted'>{esc(r.source)}</span></td>"
+            f"<td>{esc(r.status.value)}</td><td>{verdict}</td>"
             + "".join(f"<td class='num'>{counts.get(s, 0)}</td>" for s in Stage)
             + f"<td class='num'>{len(r.foci)}</td><td class='num'>{len(r.warnings)}</td></tr>"
         )
@@ -85,7 +87,8 @@ def render_summary(out: Path, results: Sequence[StudyResult]) -> str:
                      "<th>message</th></tr>")  # fmt: skip
         for r in errors:
             parts.append(
-                f"<tr><td>{_link(out, r.study_key)}</td><td><code>{esc(r.source)}</code></td>"
+                f"<tr><td class='key'>{_link(out, r.study_key)}</td>"
+                f"<td class='key'><code>{esc(r.source)}</code></td>"
                 f"<td>{esc(r.error or '')}</td></tr>"
             )
         parts.append("</table>")

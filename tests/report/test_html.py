@@ -222,8 +222,9 @@ def test_summary(kit, tmp_path):
     assert "Ready for resection (ready)" in page.text
     assert "Not ready for resection (not_ready)" in page.text
     counts = {s: sum(f.stage is s for f in ok.result.foci) for s in Stage}
-    row = f"{ok.result.study_key} ok Not ready for resection (not_ready) " + " ".join(
-        str(counts[s]) for s in Stage
+    row = (
+        f"{ok.result.study_key} {ok.result.source} ok Not ready for resection (not_ready) "
+        + " ".join(str(counts[s]) for s in Stage)
     )
     assert row in page.text
 
