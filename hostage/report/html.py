@@ -175,8 +175,9 @@ def evidence_scales(result: StudyResult) -> list[dict[str, Any]]:
     """List the classifier's evidence terms with the ramp bounds of the config used.
 
     Each entry has ``name`` (the term), ``feature``, ``sign``, ``from`` (value
-    where the evidence of maturity is 0) and ``to`` (value where it is 1). Empty
-    when the classifier does not describe its terms.
+    where the sign's evidence is 0), ``to`` (value where it is 1) and
+    ``favours`` (the stage whose score the sign raises most, by the weights of
+    the configuration used). Empty when the classifier does not describe its terms.
     """
     from .. import classify
     from ..config import ClassifyConfig
@@ -190,9 +191,22 @@ def evidence_scales(result: StudyResult) -> list[dict[str, Any]]:
         try:
             lo = float(cfg.get(t.from_key, getattr(defaults, t.from_key)))
             hi = float(cfg.get(t.to_key, getattr(defaults, t.to_key)))
-            out.append({"name": t.name, "feature": t.feature, "sign": t.sign, "from": lo, "to": hi})
+            weights = {
+                st: float(cfg.get(t.weight_key(st), getattr(defaults, t.weight_key(st))))
+                for st in Stage
+            }
         except AttributeError:
             continue
+        out.append(
+            {
+                "name": t.name,
+                "feature": t.feature,
+                "sign": t.sign,
+                "from": lo,
+                "to": hi,
+                "favours": max(weights, key=lambda st: weights[st]),
+            }
+        )
     return out
 
 
@@ -237,7 +251,7 @@ def _feature_rows(
     if typical:
         head += "".join(f"<th>typical {stage_badge(s)}</th>" for s in stages)
     if scales:
-        head += "<th>classifier evidence scale (0 &rarr; 1)</th><th>position</th>"
+        head += "<th>classifier evidence scale (0 &rarr; 1)</th><th>position</th><th>favours</th>"
     head += "</tr>"
     scale_of = {s["feature"]: s for s in scales}
     names = [
@@ -266,12 +280,13 @@ def _feature_rows(
         if scales:
             sc = scale_of.get(name)
             if sc is None:
-                cells.append("<td class='muted'>context only (not scored)</td><td></td>")
+                cells.append("<td class='muted'>context only (not scored)</td><td></td><td></td>")
             else:
                 cells.append(
                     f"<td>{esc(sc['sign'])}: 0 at {esc(fmt(sc['from']))}, "
                     f"1 at {esc(fmt(sc['to']))}{' ' + esc(unit) if unit else ''}</td>"
                     f"<td>{_scale_svg(value, sc['from'], sc['to'])}</td>"
+                    f"<td>{stage_badge(sc['favours'])}</td>"
                 )
         rows.append("<tr>" + "".join(cells) + "</tr>")
     if not rows:
@@ -280,8 +295,8 @@ def _feature_rows(
     if not typical:
         note = "<p class='muted'>Typical ranges per stage not available. " + (
             "Shown instead: where each value sits on the classifier's evidence scale "
-            "(0 = the sign of maturity is absent, as in amorphous HO; 1 = fully present, "
-            "as in mature HO), with the bounds of the configuration used.</p>"
+            "for its sign (0 = absent, 1 = fully present; bounds of the configuration "
+            "used), and the stage whose score that sign raises most.</p>"
             if scales
             else "</p>"
         )

@@ -258,3 +258,21 @@ def test_figures_are_capped_largest_first(kit, tmp_path):
     assert img["alt"].startswith(f"Focus {largest.id} (")
     assert f"Figures are drawn for the 1 largest of {len(study.result.foci)} foci" in page.text
     assert page.text.count("No figure for this focus") == len(study.result.foci) - 1
+
+
+def test_evidence_scales_follow_the_config_used(kit):
+    from hostage.classify import TERMS
+    from hostage.report.html import evidence_scales
+
+    study = kit.make_study("axial-isotropic")
+    rim = next(t for t in TERMS if t.feature == "rim_completeness")
+    software = dict(study.result.software)
+    cfg = {k: dict(v) for k, v in software["config"].items()}
+    cfg["classify"][rim.from_key] = 0.11
+    cfg["classify"][rim.to_key] = 0.77
+    cfg["classify"][rim.weight_key(Stage.AMORPHOUS)] = 99.0
+    result = replace(study.result, software={**software, "config": cfg})
+    [scale] = [s for s in evidence_scales(result) if s["feature"] == "rim_completeness"]
+    assert (scale["from"], scale["to"], scale["favours"]) == (0.11, 0.77, Stage.AMORPHOUS)
+    text = parse(render_report(result, figures={})).text
+    assert "0 at 0.11, 1 at 0.77" in text
