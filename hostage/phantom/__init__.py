@@ -290,6 +290,11 @@ def make_phantom(
             round(float(misc_rng.uniform(-700, 100)), 1),
         ]
     )
+    anatomy.fit_table(
+        float(origin_anat[2]),
+        float(origin_anat[2] + length_z),
+        press_mm=float(misc_rng.uniform(0, 6)),
+    )
     lo = origin_anat - np.array([dx, dy, dz]) / 2.0
     hi = origin_anat + (np.array([nx, ny, nz]) - 0.5) * np.array([dx, dy, dz])
     placer = Placer(anatomy=anatomy, lo_mm=lo, hi_mm=hi)

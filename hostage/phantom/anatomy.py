@@ -99,6 +99,7 @@ class Anatomy:
         fat_wobble: SinusoidField,
         plane_wobble: SinusoidField,
         bladder: Ellipsoid | None,
+        sacrum: tuple[BonePart, ...] | None = None,
     ) -> None:
         self.layout = layout
         self.scale = scale
@@ -115,6 +116,7 @@ class Anatomy:
         self._fat_wobble = fat_wobble
         self._plane_wobble = plane_wobble
         self.bladder = bladder
+        self.sacrum = sacrum
 
     # ------------------------------------------------------------------ geometry
     def shaft_centre(self, side: _Side, z: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
@@ -143,8 +145,22 @@ class Anatomy:
         v = (y - cy) / ry
         return (np.sqrt(u * u + v * v) - 1.0) * np.minimum(rx, ry)
 
-    def body_sdf(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
-        """Signed distance (mm) to the skin surface, negative inside the patient."""
+    def body_sdf(
+        self, x: np.ndarray, y: np.ndarray, z: np.ndarray, *, bone_sdf_mm: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Signed distance (mm) to the skin surface, negative inside the patient.
+
+        `bone_sdf_mm`, if given, is ``bone_sdf(x, y, z)`` already computed.
+        """
+        d = self._outline_sdf(x, y, z)
+        if bone_sdf_mm is None:
+            bone_sdf_mm = self.bone_sdf(x, y, z)
+        # bones are always covered by at least 10 mm of soft tissue
+        d = np.minimum(d, bone_sdf_mm - 10.0 * self.scale)
+        # soft tissue lying on the table is flattened against it
+        return np.maximum(d, y - self.table_top_mm(x))
+
+    def _outline_sdf(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
         d = None
         for side in self.sides:
             ds = self._thigh_sdf(side, x, y, z)
@@ -160,24 +176,53 @@ class Anatomy:
             dp = (np.sqrt(u * u + v * v) - 1.0) * ry * f
             dp = np.where(f > 1e-3, dp, 1e3)
             d = np.minimum(d, dp) if d is not None else dp
-        # bones are always covered by at least 10 mm of soft tissue
-        bone = self.bone_sdf(x, y, z) - 10.0 * self.scale
-        return bone if d is None else np.minimum(d, bone)
+        assert d is not None
+        return d
+
+    def table_top_mm(self, x: np.ndarray) -> np.ndarray:
+        """Posterior limit (y, mm) of the patient: the slightly concave table top."""
+        return self.table_y_mm - 0.0003 * (np.asarray(x) ** 2)
+
+    def fit_table(self, z_lo_mm: float, z_hi_mm: float, *, press_mm: float) -> None:
+        """Put the table top under the most posterior skin between two heights.
+
+        Parameters
+        ----------
+        z_lo_mm, z_hi_mm : float
+            Height range of the volume (mm).
+        press_mm : float
+            How much the soft tissue is flattened against the table (mm).
+        """
+        self.table_y_mm = 1e6
+        xs = np.arange(-260.0, 260.0, 5.0)[None, :]
+        ys = np.arange(-150.0, 320.0, 1.0)[:, None]
+        deepest = -1e6
+        for z in np.linspace(z_lo_mm, z_hi_mm, 7):
+            inside = self.body_sdf(xs, ys, np.full_like(xs, z)) < 0
+            rows = np.nonzero(inside.any(axis=1))[0]
+            if len(rows):
+                deepest = max(deepest, float(ys[rows[-1], 0]))
+        self.table_y_mm = deepest - press_mm
 
     def fat_thickness_mm(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
         """Subcutaneous fat thickness (mm) at the skin point nearest (x, y, z)."""
         base = np.mean([sd.fat_mm for sd in self.sides])
         return np.maximum(base * (1.0 + 0.35 * self._fat_wobble(x * 0.3, y * 0.3, z)), 3.0)
 
-    def muscle_sdf(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+    def muscle_sdf(
+        self, x: np.ndarray, y: np.ndarray, z: np.ndarray, *, bone_sdf_mm: np.ndarray | None = None
+    ) -> np.ndarray:
         """Signed distance (mm, approximate) to the deep fascia: negative inside muscle."""
-        return self.body_sdf(x, y, z) + self.fat_thickness_mm(x, y, z)
+        body = self.body_sdf(x, y, z, bone_sdf_mm=bone_sdf_mm)
+        return body + self.fat_thickness_mm(x, y, z)
 
     def _bone_parts(self) -> tuple[tuple[BonePart, ...], ...]:
         groups: list[tuple[BonePart, ...]] = []
         for side in self.sides:
             groups.append(side.femur)
             groups.append(side.pelvis)
+        if self.sacrum is not None:
+            groups.append(self.sacrum)
         return tuple(groups)
 
     def bone_sdf(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -216,106 +261,232 @@ class Anatomy:
             Fraction of each pixel inside native bone, 0-1.
         """
         s = self.scale
-        x = xs_mm[None, :].astype(np.float32)
-        y = ys_mm[:, None].astype(np.float32)
-        z = np.float32(z_mm)
         shape = (len(ys_mm), len(xs_mm))
         hu = np.full(shape, -1000.0, np.float32)
+        bone_occ = np.zeros(shape, np.float32)
+        xs32 = np.asarray(xs_mm, np.float64)
+        ys32 = np.asarray(ys_mm, np.float64)
+        z = float(z_mm)
 
-        def paint(sl, occ, value):
-            h = hu[sl]
+        def window(x0: float, x1: float, y0: float, y1: float) -> tuple[slice, slice] | None:
+            ix0, ix1 = np.searchsorted(xs32, x0), np.searchsorted(xs32, x1, side="right")
+            iy0, iy1 = np.searchsorted(ys32, y0), np.searchsorted(ys32, y1, side="right")
+            if ix1 <= ix0 or iy1 <= iy0:
+                return None
+            return slice(int(iy0), int(iy1)), slice(int(ix0), int(ix1))
+
+        def coords(w: tuple[slice, slice]) -> tuple[np.ndarray, np.ndarray]:
+            return (
+                xs32[w[1]][None, :].astype(np.float32),
+                ys32[w[0]][:, None].astype(np.float32),
+            )
+
+        def paint(w: tuple[slice, slice], occ: np.ndarray, value: np.ndarray | float) -> None:
+            h = hu[w]
             h += occ * (value - h)
 
-        full = (slice(None), slice(None))
         # --- CT table: foam core with carbon-fibre skins, slightly concave
-        ty = self.table_y_mm - 0.0005 * (x * x)
-        top = coverage(ty - y, voxel_mm=voxel_mm)  # below the top surface (larger y)
-        for y0, y1, val in ((0.0, 2.5, 250.0), (2.5, 27.0, -880.0), (27.0, 29.5, 250.0)):
-            d = np.maximum(ty + y0 - y, y - (ty + y1))
-            occ = coverage(d, voxel_mm=voxel_mm) * (np.abs(x) < 230 * max(s, 0.8))
-            paint(full, occ, val)
-        del top
-        # --- body: skin, subcutaneous fat, muscle
-        body = self.body_sdf(x, y, z).astype(np.float32)
-        paint(full, coverage(body, voxel_mm=voxel_mm), 30.0)
-        fat_t = self.fat_thickness_mm(x, y, z).astype(np.float32)
-        fat_v = self.fat_hu + 6.0 * self._fat_tex(x, y, z)
-        paint(full, coverage(body + 1.8, voxel_mm=voxel_mm), fat_v)
-        muscle_d = body + fat_t
-        muscle_occ = coverage(muscle_d, voxel_mm=voxel_mm)
-        tex = self._muscle_tex(x, y, z)
+        half_w = 230.0 * max(s, 0.8)
+        tw = window(-half_w, half_w, float(self.table_top_mm(half_w)) - 2.0, self.table_y_mm + 32.0)
+        if tw is not None:
+            x, y = coords(tw)
+            ty = self.table_top_mm(x)
+            for y0, y1, val in ((0.0, 2.5, 250.0), (2.5, 27.0, -880.0), (27.0, 29.5, 250.0)):
+                d = np.maximum(ty + y0 - y, y - (ty + y1))
+                paint(tw, coverage(d, voxel_mm=voxel_mm), val)
+        # --- body: skin, subcutaneous fat, muscle (only inside the body's bounding box)
+        bx0, bx1, by0, by1 = self._body_bbox(z)
+        bw = window(bx0 - 3.0, bx1 + 3.0, by0 - 3.0, by1 + 3.0)
+        if bw is None:
+            return hu, bone_occ
+        x, y = coords(bw)
+        body = self._body_plane(x, y, z, bw, xs32, ys32)
+        paint(bw, coverage(body, voxel_mm=voxel_mm), 30.0)
+        fat_t = self.fat_thickness_mm(x, y, np.float32(z)).astype(np.float32)
+        fat_v = self.fat_hu + 6.0 * self._fat_tex(x, y, np.float32(z))
+        paint(bw, coverage(body + 1.8, voxel_mm=voxel_mm), fat_v)
+        muscle_occ = coverage(body + fat_t, voxel_mm=voxel_mm)
+        tex = self._muscle_tex(x, y, np.float32(z))
         for side in self.sides:
-            cx, cy = self.shaft_centre(side, z_mm)
-            ang = np.arctan2(y - np.float32(cy), side.sign * (x - np.float32(cx)))
-            r = np.sqrt((x - np.float32(cx)) ** 2 + (y - np.float32(cy)) ** 2)
-            # which muscle group: by angle around the femoral axis, with wavy boundaries
-            wob = 0.18 * self._plane_wobble(x * 0.5, y * 0.5, z)
-            a = np.mod(ang + wob + side.twist_per_mm * r, 2 * np.pi)
-            edges = np.sort(np.mod(side.plane_angles, 2 * np.pi))
+            cx, cy = self.shaft_centre(side, z)
+            if len(self.sides) == 1:
+                in_side = slice(None)
+            else:
+                col = np.searchsorted(xs32[bw[1]], 0.0)
+                in_side = slice(int(col), None) if side.sign > 0 else slice(0, int(col))
+            sw = (bw[0], _compose(bw[1], in_side, len(xs32)))
+            xx, yy = coords(sw)
+            occ = muscle_occ[:, in_side]
+            if not occ.any():
+                continue
+            ang = np.arctan2(yy - np.float32(cy), side.sign * (xx - np.float32(cx)))
+            r = np.sqrt((xx - np.float32(cx)) ** 2 + (yy - np.float32(cy)) ** 2)
+            # which muscle group: by angle around the femoral axis, with wavy spiral boundaries
+            wob = 0.18 * self._plane_wobble(xx * 0.5, yy * 0.5, np.float32(z))
+            a = np.mod(ang + wob + np.float32(side.twist_per_mm) * r, np.float32(2 * np.pi))
+            order = np.argsort(np.mod(side.plane_angles, 2 * np.pi))
+            edges = np.mod(side.plane_angles, 2 * np.pi)[order]
             grp = np.searchsorted(edges, a) % len(edges)
             base = side.muscle_hu[grp].astype(np.float32)
-            in_side = (x - 0.0) * side.sign > -1e9 if len(self.sides) == 1 else (x * side.sign > 0)
-            occ = muscle_occ * in_side
-            paint(full, occ, base + 3.5 * tex)
+            paint(sw, occ, base + 3.5 * tex[:, in_side])
             # fat planes between the groups
-            dmin = np.full(shape, np.inf, np.float32)
-            for e, r0 in zip(
-                edges,
-                side.plane_start_mm[np.argsort(np.mod(side.plane_angles, 2 * np.pi))],
-                strict=True,
-            ):
-                da = np.abs(np.angle(np.exp(1j * (a - e)))).astype(np.float32)
+            dmin = np.full(occ.shape, np.inf, np.float32)
+            for e, r0 in zip(edges, side.plane_start_mm[order], strict=True):
+                da = np.abs(
+                    np.mod(a - np.float32(e) + np.float32(np.pi), np.float32(2 * np.pi))
+                    - np.float32(np.pi)
+                )
                 dmin = np.minimum(dmin, np.where(r > r0, da * r, np.inf))
             plane_w = 0.9 * s + 0.6
-            occ_plane = coverage(dmin - plane_w, voxel_mm=voxel_mm) * occ
-            paint(full, occ_plane, self.fat_hu + 10.0)
+            paint(sw, coverage(dmin - plane_w, voxel_mm=voxel_mm) * occ, self.fat_hu + 10.0)
             # femoral artery and vein in a fat sheath (anteromedial)
-            ax, ay = self._vessel_xy(side, z_mm)
+            ax, ay = self._vessel_xy(side, z)
+            vw = window(ax - 22.0 * s, ax + 22.0 * s, ay - 14.0 * s, ay + 14.0 * s)
+            if vw is None:
+                continue
+            vx, vy = coords(vw)
+            vocc = coverage(body[_rel(vw, bw)] + fat_t[_rel(vw, bw)], voxel_mm=voxel_mm)
             for dx, rad, val in (
                 (0.0, 11.0 * s, self.fat_hu + 10.0),
                 (0.0, 4.0 * s, 42.0),
                 (-side.sign * 8.5 * s, 5.0 * s, 40.0),
             ):
-                dv = np.sqrt((x - np.float32(ax + dx)) ** 2 + (y - np.float32(ay)) ** 2) - rad
-                paint(full, coverage(dv, voxel_mm=voxel_mm) * muscle_occ, val)
+                dv = np.sqrt((vx - np.float32(ax + dx)) ** 2 + (vy - np.float32(ay)) ** 2) - rad
+                paint(vw, coverage(dv, voxel_mm=voxel_mm) * vocc, val)
         # --- pelvic cavity: fat and bladder
-        if self.pelvis_ellipse is not None and z_mm > -25.0 * s:
+        if self.pelvis_ellipse is not None and z > -25.0 * s:
             pcx, pcy, _, _ = self.pelvis_ellipse
-            dcav = np.sqrt(((x - pcx) / (55 * s)) ** 2 + ((y - pcy + 5 * s) / (50 * s)) ** 2) - 1.0
-            paint(full, coverage(dcav * 50 * s, voxel_mm=voxel_mm), self.fat_hu + 8.0 * tex)
-            if self.bladder is not None:
-                paint(full, coverage(self.bladder.sdf(x, y, z), voxel_mm=voxel_mm), 8.0)
+            cw = window(pcx - 57 * s, pcx + 57 * s, pcy - 57 * s, pcy + 47 * s)
+            if cw is not None:
+                x, y = coords(cw)
+                dcav = (
+                    np.sqrt(((x - pcx) / (55 * s)) ** 2 + ((y - pcy + 5 * s) / (50 * s)) ** 2) - 1.0
+                )
+                paint(
+                    cw,
+                    coverage(dcav * 50 * s, voxel_mm=voxel_mm),
+                    self.fat_hu + 8.0 * tex[_rel(cw, bw)],
+                )
+                if self.bladder is not None:
+                    paint(
+                        cw, coverage(self.bladder.sdf(x, y, np.float32(z)), voxel_mm=voxel_mm), 8.0
+                    )
         # --- bones
-        bone_occ = np.zeros(shape, np.float32)
-        btex = self._bone_tex(x, y, z)
         for group in self._bone_parts():
-            d_out = np.full(shape, 1e4, np.float32)
-            d_in = np.full(shape, 1e4, np.float32)
-            medullary = np.zeros(shape, np.float32)
-            for part in group:
-                bmin, bmax = part.shape.bbox_min, part.shape.bbox_max
-                if not (bmin[2] - 2 <= z_mm <= bmax[2] + 2):
+            active = [p for p in group if p.shape.bbox_min[2] - 2 <= z <= p.shape.bbox_max[2] + 2]
+            if not active:
+                continue
+            gx0 = min(p.shape.bbox_min[0] for p in active)
+            gx1 = max(p.shape.bbox_max[0] for p in active)
+            gy0 = min(p.shape.bbox_min[1] for p in active)
+            gy1 = max(p.shape.bbox_max[1] for p in active)
+            gw = window(gx0 - 2.0, gx1 + 2.0, gy0 - 2.0, gy1 + 2.0)
+            if gw is None:
+                continue
+            gshape = (gw[0].stop - gw[0].start, gw[1].stop - gw[1].start)
+            d_out = np.full(gshape, 1e4, np.float32)
+            d_in = np.full(gshape, 1e4, np.float32)
+            medullary = np.zeros(gshape, np.float32)
+            for part in active:
+                pw = window(
+                    part.shape.bbox_min[0] - 2.0,
+                    part.shape.bbox_max[0] + 2.0,
+                    part.shape.bbox_min[1] - 2.0,
+                    part.shape.bbox_max[1] + 2.0,
+                )
+                if pw is None:
                     continue
-                d = part.shape.sdf(x, y, z).astype(np.float32)
-                d_out = np.minimum(d_out, d)
+                x, y = coords(pw)
+                zz = np.float32(z)
+                d = part.shape.sdf(x, y, zz).astype(np.float32)
+                rel = _rel(pw, gw)
                 di = d + np.float32(part.cortex_mm)
+                sub_in = d_in[rel]
                 if part.interior == "medullary" and isinstance(part.shape, Capsule):
-                    t = part.shape.param(x, y, z)
+                    t = part.shape.param(x, y, zz)
                     # proximal metaphysis is cancellous, the diaphysis holds fatty marrow
-                    m = np.clip((t - 0.12) / 0.1, 0.0, 1.0).astype(np.float32)
-                    medullary = np.where(di < d_in, m, medullary)
-                elif part.interior == "cancellous":
-                    medullary = np.where(di < d_in, 0.0, medullary).astype(np.float32)
-                d_in = np.minimum(d_in, di)
+                    m = np.clip((t - 0.05) / 0.08, 0.0, 1.0).astype(np.float32)
+                    medullary[rel] = np.where(di < sub_in, m, medullary[rel])
+                else:
+                    medullary[rel] = np.where(di < sub_in, 0.0, medullary[rel])
+                d_in[rel] = np.minimum(sub_in, di)
+                d_out[rel] = np.minimum(d_out[rel], d)
             if not np.any(d_out < voxel_mm):
                 continue
+            x, y = coords(gw)
+            btex = self._bone_tex(x, y, np.float32(z))
             occ_out = coverage(d_out, voxel_mm=voxel_mm)
-            bone_occ = np.maximum(bone_occ, occ_out)
-            paint(full, occ_out, self.cortex_hu + 60.0 * btex)
+            bone_occ[gw] = np.maximum(bone_occ[gw], occ_out)
+            paint(gw, occ_out, self.cortex_hu + 60.0 * btex)
             canc = self.cancellous_hu + 110.0 * btex
-            interior = canc + medullary * (self.marrow_hu + 15.0 * tex - canc)
-            paint(full, coverage(d_in, voxel_mm=voxel_mm), interior)
+            mtex = self._muscle_tex(x, y, np.float32(z))
+            interior = canc + medullary * (self.marrow_hu + 15.0 * mtex - canc)
+            paint(gw, coverage(d_in, voxel_mm=voxel_mm), interior)
         return hu, bone_occ
+
+    def _body_bbox(self, z: float) -> tuple[float, float, float, float]:
+        """(xmin, xmax, ymin, ymax) in mm enclosing the patient at height z."""
+        boxes = []
+        for side in self.sides:
+            cx, cy, rx, ry = self._thigh_frame(side, z)
+            boxes.append((float(cx - rx), float(cx + rx), float(cy - ry), float(cy + ry)))
+        if self.pelvis_ellipse is not None:
+            pcx, pcy, prx, pry = self.pelvis_ellipse
+            f = float(np.sqrt(np.clip((z + 75.0 * self.scale) / (45.0 * self.scale), 0.0, 1.0)))
+            if f > 1e-3:
+                ry = pry * (0.6 + 0.4 * f)
+                boxes.append((pcx - prx * f, pcx + prx * f, pcy - ry, pcy + ry))
+        m = 10.0 * self.scale
+        for group in self._bone_parts():
+            for p in group:
+                if p.shape.bbox_min[2] - m <= z <= p.shape.bbox_max[2] + m:
+                    boxes.append(
+                        (
+                            p.shape.bbox_min[0] - m,
+                            p.shape.bbox_max[0] + m,
+                            p.shape.bbox_min[1] - m,
+                            p.shape.bbox_max[1] + m,
+                        )
+                    )
+        b = np.array(boxes)
+        return (
+            float(b[:, 0].min()),
+            float(b[:, 1].max()),
+            float(b[:, 2].min()),
+            float(min(b[:, 3].max(), self.table_y_mm)),
+        )
+
+    def _body_plane(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        z: float,
+        bw: tuple[slice, slice],
+        xs: np.ndarray,
+        ys: np.ndarray,
+    ) -> np.ndarray:
+        """Body signed distance on the window `bw` of a plane; bones evaluated in their boxes."""
+        d = self._outline_sdf(x, y, np.float32(z)).astype(np.float32)
+        m = 10.0 * self.scale
+        for group in self._bone_parts():
+            for p in group:
+                if not (p.shape.bbox_min[2] - m <= z <= p.shape.bbox_max[2] + m):
+                    continue
+                ix0 = np.searchsorted(xs, p.shape.bbox_min[0] - m - 2)
+                ix1 = np.searchsorted(xs, p.shape.bbox_max[0] + m + 2, side="right")
+                iy0 = np.searchsorted(ys, p.shape.bbox_min[1] - m - 2)
+                iy1 = np.searchsorted(ys, p.shape.bbox_max[1] + m + 2, side="right")
+                pw = (
+                    slice(max(int(iy0), bw[0].start), min(int(iy1), bw[0].stop)),
+                    slice(max(int(ix0), bw[1].start), min(int(ix1), bw[1].stop)),
+                )
+                if pw[0].stop <= pw[0].start or pw[1].stop <= pw[1].start:
+                    continue
+                px = xs[pw[1]][None, :].astype(np.float32)
+                py = ys[pw[0]][:, None].astype(np.float32)
+                rel = _rel(pw, bw)
+                d[rel] = np.minimum(d[rel], p.shape.sdf(px, py, np.float32(z)) - m)
+        return np.maximum(d, y - self.table_top_mm(x)).astype(np.float32)
 
     def _vessel_xy(self, side: _Side, z_mm: float) -> tuple[float, float]:
         # anteromedial in the thigh, at about 60 % of the way from the centre to the skin
@@ -348,6 +519,21 @@ class Anatomy:
         if site == "vastus":
             return np.array([cx + sg * 24.0 * s, cy - 26.0 * s, z - 20 * s]), 24.0 * s
         raise ValueError(f"unknown HO site {site!r}; choose one of {SITES}")
+
+
+def _rel(inner: tuple[slice, slice], outer: tuple[slice, slice]) -> tuple[slice, slice]:
+    """Express window `inner` relative to window `outer` (both absolute, inner within outer)."""
+    return (
+        slice(max(inner[0].start - outer[0].start, 0), inner[0].stop - outer[0].start),
+        slice(max(inner[1].start - outer[1].start, 0), inner[1].stop - outer[1].start),
+    )
+
+
+def _compose(outer: slice, inner: slice, n: int) -> slice:
+    """Absolute slice of `inner` (relative to `outer`) in an axis of length `n`."""
+    start, stop, _ = outer.indices(n)
+    a, b, _ = inner.indices(stop - start)
+    return slice(start + a, start + b)
 
 
 def _shaft_centre(side: _Side, z: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
@@ -388,7 +574,7 @@ def _make_side(
     axis = np.array([-sg * 0.55, 0.15, 0.82])
     acet = ShellCap(h, rh + 3.5 * s, rh + 15.0 * s, axis, -0.2)
     # iliac wing: a flat, oblique ellipsoid rising from the acetabulum
-    n = np.array([sg * 0.75, -0.55, 0.25])
+    n = np.array([sg * 0.75, 0.55, 0.25])
     n /= np.linalg.norm(n)
     u = np.cross(n, [0.0, 0.0, 1.0])
     u /= np.linalg.norm(u)
@@ -490,7 +676,19 @@ def make_anatomy(
             s * np.array([38.0, 28.0, 30.0]) * rng.uniform(0.6, 1.1),
             np.eye(3),
         )
-        table_y = hy + 8.0 * s + 112.0 * s + 1.0
+        tilt = np.deg2rad(rng.uniform(20.0, 35.0))
+        rot = np.array(
+            [[1.0, 0.0, 0.0], [0.0, np.cos(tilt), -np.sin(tilt)], [0.0, np.sin(tilt), np.cos(tilt)]]
+        )
+        sacrum = (
+            BonePart(
+                shape=Ellipsoid(
+                    np.array([0.0, hy + 72.0 * s, 82.0 * s]), s * np.array([44.0, 15.0, 55.0]), rot
+                ),
+                cortex_mm=1.5 * s,
+                interior="cancellous",
+            ),
+        )
     else:
         s = float(np.clip(0.88 * min(fov_x_mm, fov_y_mm) / 2.0 / 92.0, 0.5, 1.0))
         fat_mm *= s * 0.7
@@ -523,7 +721,7 @@ def make_anatomy(
         sides = (side,)
         pelvis_ellipse = None
         bladder = None
-        table_y = side.shaft.a[1] + 4.0 * s + side.thigh_radii_mm[1] * 1.1 + 2.0
+        sacrum = None
     return Anatomy(
         layout=layout,
         scale=s,
@@ -533,7 +731,7 @@ def make_anatomy(
         cancellous_hu=rng.uniform(200.0, 330.0),
         marrow_hu=rng.uniform(-70.0, -20.0),
         fat_hu=rng.uniform(-110.0, -90.0),
-        table_y_mm=table_y,
+        table_y_mm=1e6,
         muscle_texture=SinusoidField.random(
             rng, wavelength_mm=(4.0, 14.0), num_waves=12, stretch_xyz=(1.0, 1.0, 4.0)
         ),
@@ -542,4 +740,5 @@ def make_anatomy(
         fat_wobble=SinusoidField.random(rng, wavelength_mm=(40.0, 120.0), num_waves=5),
         plane_wobble=SinusoidField.random(rng, wavelength_mm=(30.0, 90.0), num_waves=5),
         bladder=bladder,
+        sacrum=sacrum,
     )

@@ -611,19 +611,22 @@ def _fill_stage(
     # mature
     t_c = float(min(p.rim_thickness_mm, max(0.8, 0.15 * p.size_mm)))
     p.rim_thickness_mm = t_c
-    bvtv = rng.uniform(0.22, 0.35)
+    bvtv = rng.uniform(0.18, 0.30)
     axis = int(rng.integers(3))
     stretch = [1.0, 1.0, 1.0]
     stretch[axis] = 1.6
+    # trabeculae are densest under the cortex; the core holds more fatty marrow
+    periph = np.clip(1.0 + (d + t_c) / (0.35 * p.size_mm / 2.0), 0.0, 1.0)
     net = _network(
         rng,
         shape,
         voxel_mm=voxel_mm,
-        wavelength_mm=rng.uniform(1.6, 2.6),
+        wavelength_mm=rng.uniform(2.4, 4.0),
         rel_bandwidth=rng.uniform(0.18, 0.28),
         bone_fraction=bvtv,
         plate_share=0.7,
         stretch_zyx=(stretch[0], stretch[1], stretch[2]),
+        density_scale=(0.55 + 0.45 * periph).astype(np.float32),
     )
     inner = d <= -t_c
     p.trabecular_fraction = float(net[inner].mean()) if inner.any() else 0.0
@@ -645,11 +648,13 @@ def _point_cloud(sdf: _Sdf, bound_mm: float, size_mm: float) -> np.ndarray:
     step = max(size_mm / 14.0, 0.7)
     ax = np.arange(-bound_mm, bound_mm + step, step)
     z, y, x = np.meshgrid(ax, ax, ax, indexing="ij")
-    inside = sdf(x, y, z) <= 0
-    pts = np.stack([x[inside], y[inside], z[inside]], axis=1)
-    if len(pts) == 0:
-        pts = np.zeros((1, 3))
-    return pts
+    d = sdf(x, y, z)
+    # the surface layer and the centre are enough to test where the lesion fits
+    keep = (d <= 0) & (d > -1.5 * step)
+    pts = np.stack([x[keep], y[keep], z[keep]], axis=1)
+    if len(pts) > 600:
+        pts = pts[:: int(np.ceil(len(pts) / 600))]
+    return np.concatenate([pts, np.zeros((1, 3))])
 
 
 @dataclass(kw_only=True)
@@ -681,9 +686,9 @@ class Placer:
             if np.linalg.norm(c - centre) < r + rad + 3.0:
                 return False
         x, y, z = q[:, 0], q[:, 1], q[:, 2]
-        if np.any(self.anatomy.muscle_sdf(x, y, z) > -1.0 - 0.5 * margin_mm):
-            return False
         b = self.anatomy.bone_sdf(x, y, z)
+        if np.any(self.anatomy.muscle_sdf(x, y, z, bone_sdf_mm=b) > -1.0 - 0.5 * margin_mm):
+            return False
         if attached:
             extent = float(np.sqrt((pts**2).sum(axis=1)).max())
             return bool(-0.2 * extent - 0.5 <= b.min() <= -0.3)
@@ -816,7 +821,7 @@ def build_lesion(
     active = mask | (excess > 1.0) | (alpha > 0)
     if p.attached or float(anatomy.bone_sdf(*centre)) < half * 1.8:
         idx = np.nonzero(active)
-        bz, by, bx = origin[2] + ax[idx[0]], origin[1] + ax[idx[1]], origin[0] + ax[idx[2]]
+        bz, by, bx = centre[2] + ax[idx[0]], centre[1] + ax[idx[1]], centre[0] + ax[idx[2]]
         b = anatomy.bone_sdf(bx, by, bz)
         inbone = b < 0
         if np.any(inbone):
@@ -879,7 +884,7 @@ def build_distractor(
     """Build a phlebolith or a vascular calcification near the femoral/pelvic vessels."""
     h = float(np.clip(min(spacing_zyx_mm) / 3.0, 0.15, 0.3))
     s = anatomy.scale
-    for _ in range(60):
+    for _ in range(300):
         side = int(rng.integers(len(anatomy.sides)))
         z0 = rng.uniform(placer.lo_mm[2] + 8.0, placer.hi_mm[2] - 8.0)
         vx, vy, _ = anatomy.vessel_point(side, z0)
@@ -906,9 +911,10 @@ def build_distractor(
             half = anatomy.vessel_radius_mm() + 1.5 + length / 2.0
         if np.any(c - half < placer.lo_mm + 2) or np.any(c + half > placer.hi_mm - 2):
             continue
-        if any(np.linalg.norm(c - tc) < tr + half + 3.0 for tc, tr in placer.taken):
+        reach = max(diam / 2.0, anatomy.vessel_radius_mm() + 0.6)
+        if any(np.linalg.norm(c - tc) < tr + reach + 4.0 for tc, tr in placer.taken):
             continue
-        if float(anatomy.bone_sdf(*c)) < half + 2.0 or float(anatomy.body_sdf(*c)) > -half - 3.0:
+        if float(anatomy.bone_sdf(*c)) < reach + 2.5 or float(anatomy.body_sdf(*c)) > -reach - 3.0:
             continue
         break
     else:
