@@ -179,7 +179,7 @@ class Anatomy:
         assert d is not None
         return d
 
-    def table_top_mm(self, x: np.ndarray) -> np.ndarray:
+    def table_top_mm(self, x: np.ndarray | float) -> np.ndarray:
         """Posterior limit (y, mm) of the patient: the slightly concave table top."""
         return self.table_y_mm - 0.0003 * (np.asarray(x) ** 2)
 
@@ -434,8 +434,8 @@ class Anatomy:
             pcx, pcy, prx, pry = self.pelvis_ellipse
             f = float(np.sqrt(np.clip((z + 75.0 * self.scale) / (45.0 * self.scale), 0.0, 1.0)))
             if f > 1e-3:
-                ry = pry * (0.6 + 0.4 * f)
-                boxes.append((pcx - prx * f, pcx + prx * f, pcy - ry, pcy + ry))
+                pry_f = pry * (0.6 + 0.4 * f)
+                boxes.append((pcx - prx * f, pcx + prx * f, pcy - pry_f, pcy + pry_f))
         m = 10.0 * self.scale
         for group in self._bone_parts():
             for p in group:
