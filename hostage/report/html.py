@@ -286,7 +286,7 @@ def _feature_rows(
                     f"<td>{esc(sc['sign'])}: 0 at {esc(fmt(sc['from']))}, "
                     f"1 at {esc(fmt(sc['to']))}{' ' + esc(unit) if unit else ''}</td>"
                     f"<td>{_scale_svg(value, sc['from'], sc['to'])}</td>"
-                    f"<td>{stage_badge(sc['favours'])}</td>"
+                    f"<td style='white-space:nowrap'>{stage_badge(sc['favours'])}</td>"
                 )
         rows.append("<tr>" + "".join(cells) + "</tr>")
     if not rows:
