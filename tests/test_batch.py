@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+import SimpleITK as sitk
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
@@ -120,8 +121,8 @@ def write_series(
 def studies(tmp_path_factory: pytest.TempPathFactory, phantom_dicom_dir: Path) -> dict[str, Path]:
     """Good and bad study folders, each its own INPUT; keys are the expected study keys.
 
-    The good ones are two small series written here and the session's hip/thigh phantom
-    (``hostage.phantom``, three lesions and look-alikes).
+    The good ones are two small series and a NIfTI volume written here, and the
+    session's hip/thigh phantom (``hostage.phantom``, three lesions and look-alikes).
     """
     root = tmp_path_factory.mktemp("studies")
     first = next(p for p in sorted(phantom_dicom_dir.iterdir()) if p.suffix == ".dcm")
@@ -131,6 +132,12 @@ def studies(tmp_path_factory: pytest.TempPathFactory, phantom_dicom_dir: Path) -
     for i in range(2):
         uid = write_series(root / f"good{i}", seed=i, study_uid=f"1.2.826.0.1.3680043.99.{i + 1}")
         paths[uid] = root / f"good{i}"
+    vol = root / "vol" / NIFTI
+    vol.parent.mkdir()
+    img = sitk.GetImageFromArray(_volume_hu((12, 48, 48), np.random.default_rng(5)))
+    img.SetSpacing((1.0, 1.0, 2.0))  # SimpleITK's (x, y, z) order
+    sitk.WriteImage(img, str(vol))
+    paths[NIFTI] = vol
     uid = write_series(root / "trunc", seed=10, study_uid="1.2.826.0.1.3680043.99.10")
     victim = sorted((root / "trunc").iterdir())[3]
     victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
@@ -148,6 +155,7 @@ def studies(tmp_path_factory: pytest.TempPathFactory, phantom_dicom_dir: Path) -
 
 
 SMALL = ("1.2.826.0.1.3680043.99.1", "1.2.826.0.1.3680043.99.2")
+NIFTI = "small.nii.gz"
 BAD = (
     "1.2.826.0.1.3680043.99.10",
     "1.2.826.0.1.3680043.99.11",
@@ -179,7 +187,7 @@ def test_mixed_batch_gives_expected_statuses_and_exit_1(studies, tmp_path, capsy
     for key in _good(studies):
         assert results[key]["status"] == "ok", results[key]["error"]
         assert results[key]["study"]["shape_zyx"] == (
-            [12, 48, 48] if key in SMALL else [24, 128, 128]
+            [12, 48, 48] if key in (*SMALL, NIFTI) else [24, 128, 128]
         )
     for key in BAD:
         assert results[key]["status"] == "error"
@@ -196,10 +204,10 @@ def test_mixed_batch_gives_expected_statuses_and_exit_1(studies, tmp_path, capsy
     header = (out / "foci.csv").read_text().splitlines()[0]
     assert header.startswith("study_key,focus_id,stage,")
     log = (out / "hostage.log").read_text()
-    assert "batch finished: 7 of 7 studies have results (4 errors)" in log
+    assert "batch finished: 8 of 8 studies have results (4 errors)" in log
     assert "Doe" not in log and "Janet" not in log
     err = capsys.readouterr().err
-    assert "[7/7]" in err  # plain progress lines: stderr is not a terminal under pytest
+    assert "[8/8]" in err  # plain progress lines: stderr is not a terminal under pytest
     assert "INFO" not in err  # the console keeps its level; INFO goes to hostage.log only
     assert "1.2.826.0.1.3680043.99.1: ok," in log
 
@@ -221,7 +229,10 @@ def test_all_good_exits_0_and_python_api_returns_results(studies, tmp_path):
         ]
     )
     assert rc == 0
+    lg = logging.getLogger("hostage")
+    before = (list(lg.handlers), lg.level, lg.propagate)
     results = hostage.batch(good, out=tmp_path / "api", jobs=1, outputs=["json"], progress=False)
+    assert (list(lg.handlers), lg.level, lg.propagate) == before  # logging left as it was
     assert [r.study_key for r in results] == _good(studies)
     assert all(r.status is Status.OK for r in results)
     for r in results:  # the API and the CLI stage identically
@@ -315,7 +326,7 @@ def test_resume_repairs_damaged_output_to_the_uninterrupted_one(studies, tmp_pat
     hostage.batch(inputs, out=out, jobs=2, outputs=["json", "csv"], progress=False)
     # What a killed machine leaves: one study never finished, one result half written,
     # a stray temporary file, stale tables.
-    phantom_key = next(k for k in _good(studies) if k not in SMALL)
+    phantom_key = next(k for k in _good(studies) if k not in (*SMALL, NIFTI))
     (out / phantom_key / "result.json").unlink()
     half = out / BAD[0] / "result.json"
     half.write_bytes(half.read_bytes()[:100])
@@ -335,7 +346,7 @@ def test_resume_repairs_damaged_output_to_the_uninterrupted_one(studies, tmp_pat
     # The intact ok result is kept; error results are retried (batch.retry_errors_on_resume).
     assert (out / SMALL[1] / "result.json").stat().st_mtime_ns == kept
     assert (out / "junk" / "result.json").stat().st_mtime_ns != retried
-    assert "7 studies found, 2 already complete, 5 to stage" in (out / "hostage.log").read_text()
+    assert "8 studies found, 3 already complete, 5 to stage" in (out / "hostage.log").read_text()
 
 
 def test_resume_keeps_ok_and_can_keep_errors(studies, tmp_path):
