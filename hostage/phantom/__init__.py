@@ -280,7 +280,8 @@ def make_phantom(
     anatomy = make_anatomy(anat_rng, fov_x_mm=fov_x, fov_y_mm=fov_y, layout=layout)
     length_z = (nz - 1) * dz
     # the reference hip centre is at z = 0; the volume reaches 25-110 mm above it
-    z_top = float(np.clip(0.3 * length_z, 25.0, 110.0) * misc_rng.uniform(0.9, 1.1))
+    # (rounded so that every slice position is a short decimal string in DICOM)
+    z_top = round(float(np.clip(0.3 * length_z, 25.0, 110.0) * misc_rng.uniform(0.9, 1.1)), 2)
     origin_anat = np.array([-(nx - 1) / 2.0 * dx, -(ny - 1) / 2.0 * dy, z_top - length_z])
     # patient coordinates: table position and a small off-centre reconstruction
     offset = np.array(

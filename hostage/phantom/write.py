@@ -213,8 +213,16 @@ def write_phantom(
 
 
 def _ds(v: float) -> str:
-    """Format a number as a DICOM decimal string (at most 16 characters)."""
-    s = f"{float(v):.6g}"
-    if s == "-0":
-        s = "0"
-    return s
+    """Format a number as a DICOM decimal string (at most 16 characters).
+
+    Examples
+    --------
+    >>> _ds(-547.3779999999), _ds(0.8), _ds(-0.0)
+    ('-547.378', '0.8', '0')
+    """
+    x = round(float(v), 6)
+    for digits in range(12, 5, -1):
+        s = f"{x:.{digits}g}"
+        if len(s) <= 16:
+            break
+    return "0" if s in ("-0", "0") else s
