@@ -52,11 +52,15 @@ def rim_features(roi: FocusROI, *, config: FeatureConfig) -> dict[str, float]:
     * ``rim_completeness`` = Σ area(v : max HU within ``rim_shell_thickness_mm``
       inward ≥ ``cortex_min_hu``) / Σ area(v): the fraction of the surface
       covered by a cortical-density shell (0-1).
-    * ``rim_thickness_mm``: median, over rim vertices, of the length of the
+    * ``rim_faint_completeness``: the same with a faint shell: maximum at least
+      ``rim_faint_min_hu`` and at least 100 HU above the core median (the
+      partial, faint rim of immature HO; a cortical rim counts too).
+    * ``rim_thickness_mm``: median, over rim vertices with an in-plane normal
+      (|n_z| ≤ ``margin_max_normal_z``; all vertices if fewer than 20), of the length of the
       inward run around the profile maximum that stays above half-way between
       that maximum and the core median (full width at half maximum). NaN when
-      no vertex has a rim (rule: no cortex, no thickness).
-    * ``rim_core_contrast_hu`` = median shell maximum − median HU of the core
+      none of those vertices has a rim (rule: no cortex, no thickness).
+    * ``rim_core_contrast_hu`` = median shell maximum (in-plane normals) − median HU of the core
       (voxels deeper than 1.5 shells; the deeper half for thin foci).
     * ``rim_fat_fraction``: fraction of core voxels whose lightly smoothed HU is
       below the midpoint between the scan's fat and muscle HU (fatty marrow).
@@ -90,11 +94,18 @@ def rim_features(roi: FocusROI, *, config: FeatureConfig) -> dict[str, float]:
         is_rim = peak >= config.cortex_min_hu
         area = mesh.areas_mm2
         completeness = float(area[is_rim].sum() / area.sum())
+        is_faint = (peak >= config.rim_faint_min_hu) & (peak >= core_hu + 100.0)
+        faint = float(area[is_faint].sum() / area.sum())
+        # in-plane normals: thick slices do not average the shell there
+        planar = np.abs(mesh.normals[:, 0]) <= config.margin_max_normal_z
+        if planar.sum() < 20:
+            planar = np.ones(len(peak), dtype=bool)
         thick = math.nan
-        if is_rim.any():
+        rim_p = is_rim & planar
+        if rim_p.any():
             ipk = np.argmax(np.where(in_shell[None, :], prof, -np.inf), axis=1)
             widths = []
-            for row, i, pk in zip(prof[is_rim], ipk[is_rim], peak[is_rim], strict=True):
+            for row, i, pk in zip(prof[rim_p], ipk[rim_p], peak[rim_p], strict=True):
                 level = 0.5 * (pk + core_hu)
                 above = row >= level
                 lo = i
@@ -109,8 +120,9 @@ def rim_features(roi: FocusROI, *, config: FeatureConfig) -> dict[str, float]:
         fat_fraction = float(np.mean(roi.hu_smooth[core] < fat_level))
     return {
         "rim_completeness": completeness,
+        "rim_faint_completeness": faint,
         "rim_thickness_mm": thick,
-        "rim_core_contrast_hu": float(np.median(peak) - core_hu),
+        "rim_core_contrast_hu": float(np.median(peak[planar]) - core_hu),
         "rim_fat_fraction": fat_fraction,
     }
 
@@ -123,6 +135,11 @@ FAMILY = FeatureFamily(
             "rim_completeness",
             "1",
             "Fraction of the focus surface (area-weighted) whose inward shell reaches cortical HU: the continuous cortical outline of mature HO.",
+        ),
+        FeatureSpec(
+            "rim_faint_completeness",
+            "1",
+            "Fraction of the surface with a shell at least rim_faint_min_hu and 100 HU above the core: the partial, faint rim of immature HO (cortical rims count too).",
         ),
         FeatureSpec(
             "rim_thickness_mm",

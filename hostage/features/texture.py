@@ -17,7 +17,7 @@ from ..config import FeatureConfig
 from ._registry import FeatureFamily, FeatureSpec
 from ._roi import FocusROI
 
-__all__ = ["FAMILY", "connectivity", "glcm_features", "texture_features"]
+__all__ = ["FAMILY", "bone_threshold_hu", "connectivity", "glcm_features", "texture_features"]
 
 #: The 13 unique 3-D neighbour directions (the other 13 are their opposites).
 _DIRECTIONS = tuple(
@@ -136,11 +136,42 @@ def _isotropic(
     return ndi.zoom(arr, factors, order=order, mode="nearest", grid_mode=False)
 
 
+def bone_threshold_hu(values: np.ndarray, *, floor_hu: float) -> float:
+    """Bone/marrow threshold inside a focus: Otsu's threshold of its HU, at least `floor_hu`.
+
+    Parameters
+    ----------
+    values : (N,) ndarray of float
+        Smoothed HU of the focus voxels.
+    floor_hu : float
+        Lowest allowed threshold (faint clouds get no bone phase from noise).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> v = np.r_[rng.normal(0.0, 60.0, 500), rng.normal(900.0, 60.0, 500)]
+    >>> 100 < bone_threshold_hu(v, floor_hu=-1000) < 800
+    True
+    >>> bone_threshold_hu(np.linspace(40.0, 60.0, 10), floor_hu=250)
+    250
+    """
+    from skimage.filters import threshold_otsu
+
+    if values.size < 2 or float(values.max()) == float(values.min()):
+        return floor_hu
+    return max(float(threshold_otsu(values)), floor_hu)
+
+
 def texture_features(roi: FocusROI, *, config: FeatureConfig) -> dict[str, float]:
     """Measure the apparent trabecular organisation inside the focus.
 
     The *bone phase* is the focus voxels whose smoothed HU
-    (``texture_smooth_mm``) is at least ``texture_bone_min_hu``; the *marrow
+    (``texture_smooth_mm``) is at least Otsu's threshold of the focus (and at
+    least ``texture_bone_min_hu``, :func:`bone_threshold_hu`); the *marrow
     phase* is the rest of the focus.
 
     * ``texture_connectivity_density_per_mm3`` = β1 / V: independent loops of
@@ -176,7 +207,10 @@ def texture_features(roi: FocusROI, *, config: FeatureConfig) -> dict[str, float
     mask = roi.mask
     with np.errstate(divide="raise", invalid="raise"):
         volume = float(mask.sum()) * roi.voxel_volume_mm3
-        bone = mask & (roi.hu_smooth >= config.texture_bone_min_hu)
+        bone = mask & (
+            roi.hu_smooth
+            >= bone_threshold_hu(roi.hu_smooth[mask], floor_hu=config.texture_bone_min_hu)
+        )
         marrow = mask & ~bone
         _, beta1 = connectivity(bone)
         conn_d = beta1 / volume

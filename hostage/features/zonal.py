@@ -17,8 +17,10 @@ def zonal_features(roi: FocusROI, *, config: FeatureConfig) -> dict[str, float]:
     """Compare mineral density in the outer and inner thirds of the focus depth.
 
     Each focus voxel has a relative depth r = depth / max depth (0 at the
-    surface, 1 at the deepest point). The mineral *excess* of a zone is the
-    mean of max(HU_smooth − muscle HU, 0) over its voxels.
+    surface, 1 at the deepest point). The mineral *excess* of a zone is
+    max(p90 − muscle HU, 0), p90 the 90th percentile of the lightly smoothed
+    HU over its voxels (the dense-mineral level of the zone: a thin cortex
+    sets it even when it fills only part of the outer zone).
 
     * ``zonal_periphery_center_ratio`` = excess(r ≤ 1/3) / max(excess(r ≥ 2/3),
       ``zonal_min_excess_hu``): >1 peripheral mineralisation (HO), ~1 uniform,
@@ -50,9 +52,9 @@ def zonal_features(roi: FocusROI, *, config: FeatureConfig) -> dict[str, float]:
         centre = mask & (r >= 2 / 3)
         if not peri.any() or not centre.any() or (peri & centre).any():
             return {"zonal_periphery_center_ratio": math.nan, "zonal_central_first": math.nan}
-        excess = np.maximum(roi.hu_smooth - roi.reference.muscle_hu, 0.0)
-        e_peri = float(excess[peri].mean())
-        e_centre = float(excess[centre].mean())
+        muscle = roi.reference.muscle_hu
+        e_peri = max(float(np.percentile(roi.hu_smooth[peri], 90)) - muscle, 0.0)
+        e_centre = max(float(np.percentile(roi.hu_smooth[centre], 90)) - muscle, 0.0)
         ratio = e_peri / max(e_centre, config.zonal_min_excess_hu)
         central = (
             e_centre >= config.zonal_central_factor * e_peri
@@ -68,7 +70,7 @@ FAMILY = FeatureFamily(
         FeatureSpec(
             "zonal_periphery_center_ratio",
             "1",
-            "Mineral excess over muscle in the outer third of the depth ÷ that in the inner third (floored): >1 peripheral (zonal) mineralisation.",
+            "Dense-mineral level (p90 − muscle HU) of the outer third of the depth ÷ that of the inner third (floored): >1 peripheral (zonal) mineralisation.",
         ),
         FeatureSpec(
             "zonal_central_first",

@@ -181,9 +181,9 @@ def segment(volume: Volume, *, config: SegmentConfig) -> Segmentation:
         max_normal_z=config.edge_max_normal_z,
     )
     warnings += ref_warnings
-    inner_body = ndi.binary_erosion(
-        body, structure=ndi.generate_binary_structure(3, 1), border_value=1
-    )
+    # foci lie in muscle, under skin and subcutaneous fat (and off the table)
+    margin = ball_structure(max(config.body_margin_mm, min(cs)), spacing_zyx_mm=cs)
+    inner_body = ndi.binary_erosion(body, structure=margin, border_value=1)
     candidates = inner_body & ~native & ~metal_zone
     noise = ref_values["noise_hu"] if np.isfinite(ref_values["noise_hu"]) else 20.0
     found = find_foci(
@@ -192,6 +192,7 @@ def segment(volume: Volume, *, config: SegmentConfig) -> Segmentation:
         block_mean_hu=cmean,
         block_max_hu=cmax,
         noise_hu=noise,
+        muscle_hu=ref_values["muscle_hu"] if np.isfinite(ref_values["muscle_hu"]) else 50.0,
         candidates=candidates,
         native=native,
         config=config,
@@ -212,7 +213,17 @@ def segment(volume: Volume, *, config: SegmentConfig) -> Segmentation:
             )
         )
     body_full = grid.upsample(body)
-    bone_full = grid.upsample(native) & ~(labels > 0)
+    bone_full = np.zeros(volume.shape_zyx, dtype=bool)
+    if native.any():
+        nz = [
+            np.flatnonzero(native.any(axis=tuple(a for a in range(3) if a != ax)))
+            for ax in range(3)
+        ]
+        cbox = tuple(slice(int(n[0]), int(n[-1]) + 1) for n in nz)
+        fbox = grid.to_full_bbox(cbox)
+        bone_full[fbox] = grid.upsample(native, fbox)
+    for f in foci:
+        bone_full[f.bbox_zyx] &= ~f.mask
     metal_full = np.zeros(volume.shape_zyx, dtype=bool)
     if metal.any():
         for sl in ndi.find_objects(ndi.label(metal)[0]):

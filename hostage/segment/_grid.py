@@ -126,7 +126,13 @@ class CoarseGrid:
             Same dtype as `coarse`, shape of the region.
         """
         if bbox_zyx is None:
-            bbox_zyx = tuple(slice(0, n) for n in self.shape_zyx)
+            # whole volume: one write pass through a 6-D view of a padded array
+            c = np.pad(coarse, [(0, 1)] * 3, mode="edge")
+            (cz, cy, cx), (fz, fy, fx) = c.shape, self.factors_zyx
+            full = np.empty((cz * fz, cy * fy, cx * fx), dtype=coarse.dtype)
+            full.reshape(cz, fz, cy, fy, cx, fx)[...] = c[:, None, :, None, :, None]
+            z, y, x = self.shape_zyx
+            return full[:z, :y, :x]
         ranges = []
         sub_sl = []
         for sl, f, n, c in zip(

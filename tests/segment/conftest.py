@@ -16,11 +16,6 @@ def _grid(shape, spacing):
     return zz, yy, xx
 
 
-def lesion_hu(kind, d_mm, rng):
-    """HU of a lesion given distances from its centre (mm) scaled by radius (d_mm <= 1 inside)."""
-    raise NotImplementedError
-
-
 def make_scene(
     *,
     shape_zyx=(60, 160, 160),
@@ -30,11 +25,14 @@ def make_scene(
     rng=0,
     femur=True,
     blur_mm=0.6,
+    supersample=None,
 ):
     """A thigh-like scene: body of muscle, a fat layer, a femur tube and lesions.
 
     lesions: sequence of (kind, centre_zyx_mm, radius_mm) with kind in
     {"mature", "immature", "amorphous", "phlebolith", "metal"}.
+    supersample: optional (kz, ky, kx): the scene is rendered and blurred on the
+    given (fine) grid, then block-averaged by these factors (partial volume).
     Returns (Volume, truth list of dicts).
     """
     rng = np.random.default_rng(rng)
@@ -79,6 +77,16 @@ def make_scene(
         hu = np.where(inside, val, hu)
         truth.append({"kind": kind, "centre_zyx_mm": centre, "radius_mm": radius})
     hu = ndi.gaussian_filter(hu.astype(np.float32), [blur_mm / s for s in spacing])
+    if supersample is not None:
+        # block-average the fine grid to the target grid (slice thickness, pixel size)
+        f = supersample
+        z, y, x = (n // k for n, k in zip(hu.shape, f, strict=True))
+        hu = (
+            hu[: z * f[0], : y * f[1], : x * f[2]]
+            .reshape(z, f[0], y, f[1], x, f[2])
+            .mean(axis=(1, 3, 5))
+        )
+        spacing = tuple(s * k for s, k in zip(spacing, f, strict=True))
     hu = hu + rng.normal(0, noise_hu, hu.shape).astype(np.float32)
     vol = Volume(hu=np.clip(np.rint(hu), -1024, 30000).astype(np.int16), spacing_zyx_mm=spacing)
     return vol, truth
