@@ -132,6 +132,11 @@ class SegmentConfig:
     """How foci, native bone and the body are found (``[segment]`` table)."""
 
     body_min_hu: float = param(-500.0, "Voxels above this HU may belong to the body (vs. air).")
+    body_margin_mm: float = param(
+        5.0,
+        "Foci are searched at least this deep (mm) below the body surface (skin, fat; away from the table).",
+        min=0,
+    )
     bone_min_hu: float = param(
         200.0, "Native bone: seed threshold (HU) for the skeleton mask.", min=-1000, max=3000
     )
@@ -149,6 +154,11 @@ class SegmentConfig:
     )
     min_focus_diameter_mm: float = param(
         6.0, "Foci whose largest diameter is below this (mm) are not reported.", min=0
+    )
+    min_focus_thickness_mm: float = param(
+        3.0,
+        "Foci thinner than this (mm; twice the deepest inside distance) are not reported (vascular plaques).",
+        min=0,
     )
     metal_min_hu: float = param(
         2500.0, "Voxels above this HU are metal (implants) and never part of a focus.", min=0
@@ -230,6 +240,11 @@ class FeatureConfig:
     texture_bin_width_hu: float = param(
         50.0, "Fixed HU bin width for co-occurrence texture.", min=0, min_exclusive=True
     )
+    rim_faint_min_hu: float = param(
+        300.0,
+        "rim_faint_completeness: a shell at least this dense (HU) and 100 HU above the core counts as a faint rim.",
+        min=-1000,
+    )
     mineral_min_hu: float = param(
         200.0, "density_mineral_fraction counts focus voxels at or above this HU.", min=-1000
     )
@@ -291,7 +306,9 @@ class FeatureConfig:
         1.5, "zonal_central_first: centre excess must be at least this × periphery excess.", min=1
     )
     zonal_central_min_hu: float = param(
-        100.0, "zonal_central_first: centre excess over muscle must also be at least this (HU).", min=0
+        450.0,
+        "zonal_central_first: the centre's dense-mineral excess over muscle must also be at least this (HU).",
+        min=0,
     )
     bone_attach_max_mm: float = param(
         1.5, "A focus is attached to native bone when the gap is at most this (mm).", min=0
