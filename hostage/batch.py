@@ -427,6 +427,7 @@ class Progress:
         self.failed = 0
         self.t0 = time.monotonic()
         self._last_draw = 0.0
+        self._cleared = False
 
     def text(self, now: float | None = None) -> str:
         """Return the status text: ``12/100 done, 1 failed, 0.80 studies/s, ETA 1m50s``."""
@@ -456,13 +457,21 @@ class Progress:
             )
         elif self.mode == "bar":
             now = time.monotonic()
-            if now - self._last_draw >= 0.1 or self.done == self.total:
+            if now - self._last_draw >= 0.1 or self.done == self.total or self._cleared:
+                self._cleared = False
                 self._last_draw = now
                 width = 24
                 filled = width * self.done // max(self.total, 1)
                 bar = "#" * filled + "." * (width - filled)
                 self.stream.write(f"\r\x1b[K[{bar}] {self.text(now)}")
                 self.stream.flush()
+
+    def clear(self) -> None:
+        """Erase the bar's line, so that a log line can be printed in its place."""
+        if self.mode == "bar":
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self._cleared = True
 
     def close(self) -> None:
         """End the bar's line."""
@@ -813,6 +822,7 @@ def _batch(
     bar = Progress(len(todo), mode=mode)
 
     def on_outcome(outcome: StudyOutcome) -> None:
+        bar.clear()  # log lines may go to the same terminal; the bar is redrawn below
         for name, level, message in outcome.log:
             logging.getLogger(name).log(level, "%s", message)
         result = StudyResult.from_dict(outcome.result)

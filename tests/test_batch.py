@@ -476,6 +476,19 @@ def test_progress_bar_and_lines():
     p.close()
     assert bar.getvalue().endswith("\n")
     assert "[########################] 2/2 done, 1 failed" in bar.getvalue()
+    bar = io.StringIO()
+    p = Progress(4, mode="bar", stream=bar)
+    p.update(ok, elapsed_s=1.0)
+    p.update(ok, elapsed_s=1.0)  # within 0.1 s of the last draw: not redrawn
+    assert bar.getvalue().count("done") == 1
+    p.clear()  # a log line is about to be printed: erase, and redraw on the next update
+    p.update(bad, elapsed_s=1.0)
+    assert bar.getvalue().count("\r\x1b[K") == 3
+    assert (
+        bar.getvalue()
+        .rsplit("\r\x1b[K", 1)[1]
+        .startswith("[##################......] 3/4 done, 1 failed,")
+    )
     silent = io.StringIO()
     p = Progress(1, mode="none", stream=silent)
     p.update(ok, elapsed_s=1.0)
