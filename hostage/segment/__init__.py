@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..config import SegmentConfig
-from ._grid import CoarseGrid, ball_structure
+from ._grid import CoarseGrid, ball_structure, box_erode, mm_to_half
 from .body import body_mask_coarse
 from .foci import Focus, find_foci
 from .metal import metal_mask_coarse
@@ -99,7 +99,7 @@ class Segmentation:
 def _surface_points(mask: np.ndarray, grid: CoarseGrid) -> np.ndarray:
     if not mask.any():
         return np.zeros((0, 3))
-    surf = mask & ~ndi.binary_erosion(mask, border_value=1)
+    surf = mask & ~box_erode(mask, (1, 1, 1))
     return grid.centres_mm(np.argwhere(surf))
 
 
@@ -182,8 +182,7 @@ def segment(volume: Volume, *, config: SegmentConfig) -> Segmentation:
     )
     warnings += ref_warnings
     # foci lie in muscle, under skin and subcutaneous fat (and off the table)
-    margin = ball_structure(max(config.body_margin_mm, min(cs)), spacing_zyx_mm=cs)
-    inner_body = ndi.binary_erosion(body, structure=margin, border_value=1)
+    inner_body = box_erode(body, mm_to_half(config.body_margin_mm, cs))
     candidates = inner_body & ~native & ~metal_zone
     noise = ref_values["noise_hu"] if np.isfinite(ref_values["noise_hu"]) else 20.0
     found = find_foci(

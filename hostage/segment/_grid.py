@@ -14,9 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scipy import ndimage as ndi
+
 from .._checks import check_spacing
 
-__all__ = ["CoarseGrid", "ball_structure"]
+__all__ = ["CoarseGrid", "ball_structure", "box_dilate", "box_erode", "mm_to_half"]
 
 
 def _reduce(a: np.ndarray, f: int, axis: int, op: str) -> np.ndarray:
@@ -30,8 +32,10 @@ def _reduce(a: np.ndarray, f: int, axis: int, op: str) -> np.ndarray:
         for p in parts[1:]:
             out += p
         return out
-    out = parts[0].copy()
-    for p in parts[1:]:
+    if len(parts) == 1:
+        return parts[0].copy()
+    out = np.maximum(parts[0], parts[1])
+    for p in parts[2:]:
         np.maximum(out, p, out=out)
     return out
 
@@ -201,3 +205,53 @@ def ball_structure(radius_mm: float, *, spacing_zyx_mm: tuple[float, float, floa
     grids = np.ogrid[tuple(slice(-h, h + 1) for h in half)]
     d2 = sum((g * s) ** 2 for g, s in zip(grids, spacing, strict=True))
     return np.asarray(d2 <= radius_mm**2 + 1e-9)
+
+
+def mm_to_half(
+    radius_mm: float, spacing_zyx_mm: tuple[float, float, float]
+) -> tuple[int, int, int]:
+    """Half-widths (voxels) of a box covering `radius_mm` on each axis (at least 1).
+
+    Examples
+    --------
+    >>> mm_to_half(5.0, (2.0, 2.5, 2.5))
+    (2, 2, 2)
+    """
+    z, y, x = (max(1, round(radius_mm / s)) for s in spacing_zyx_mm)
+    return (z, y, x)
+
+
+def box_erode(
+    mask: np.ndarray, half_zyx: tuple[int, int, int], *, border_value: bool = True
+) -> np.ndarray:
+    """Erosion by a (2h+1)-box, as separable 1-D minimum filters (fast on large grids).
+
+    Examples
+    --------
+    >>> m = np.zeros((1, 7, 7), bool); m[0, 1:6, 1:6] = True
+    >>> int(box_erode(m, (0, 1, 1), border_value=False).sum())
+    9
+    """
+    out = mask.astype(np.uint8)
+    for axis, h in enumerate(half_zyx):
+        if h > 0:
+            out = ndi.minimum_filter1d(
+                out, 2 * h + 1, axis=axis, mode="constant", cval=int(border_value)
+            )
+    return out.astype(bool)
+
+
+def box_dilate(mask: np.ndarray, half_zyx: tuple[int, int, int]) -> np.ndarray:
+    """Dilation by a (2h+1)-box, as separable 1-D maximum filters.
+
+    Examples
+    --------
+    >>> m = np.zeros((1, 7, 7), bool); m[0, 3, 3] = True
+    >>> int(box_dilate(m, (0, 1, 1)).sum())
+    9
+    """
+    out = mask.astype(np.uint8)
+    for axis, h in enumerate(half_zyx):
+        if h > 0:
+            out = ndi.maximum_filter1d(out, 2 * h + 1, axis=axis, mode="constant", cval=0)
+    return out.astype(bool)

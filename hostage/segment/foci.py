@@ -184,7 +184,7 @@ def find_foci(
     list of (bbox_zyx, mask)
         Full-resolution bounding box and the focus mask inside it, in scan order.
     """
-    from ._grid import ball_structure
+    from ._grid import ball_structure, box_dilate, mm_to_half
 
     spacing = grid.spacing_zyx_mm
     cs = grid.coarse_spacing_zyx_mm
@@ -197,8 +197,7 @@ def find_foci(
     kept = _hysteresis(low, seeds)
     if not kept.any():
         return []
-    group_ball = ball_structure(max(config.group_distance_mm / 2.0, min(cs)), spacing_zyx_mm=cs)
-    grouped = ndi.binary_dilation(kept, structure=group_ball)
+    grouped = box_dilate(kept, mm_to_half(config.group_distance_mm / 2.0, cs))
     glab, _ = ndi.label(grouped, structure=np.ones((3, 3, 3), bool))
     pad_mm = config.group_distance_mm + 3.0 * max(config.focus_smooth_mm, 1.0) + max(spacing)
     close_ball = ball_structure(config.group_distance_mm / 2.0, spacing_zyx_mm=spacing)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 from scipy import ndimage as ndi
 
-from ._grid import CoarseGrid
+from ._grid import CoarseGrid, box_dilate, box_erode
 
 __all__ = ["cortex_edge_width_mm", "measure_reference"]
 
@@ -22,7 +22,7 @@ def _even_subsample(idx: np.ndarray, n: int) -> np.ndarray:
 
 
 def _native_surface(native: np.ndarray) -> np.ndarray:
-    return native & ~ndi.binary_erosion(native, border_value=1)
+    return native & ~box_erode(native, (1, 1, 1))
 
 
 def _outward_normals(
@@ -159,7 +159,7 @@ def measure_reference(
     warnings : list of str
     """
     warnings: list[str] = []
-    inner = ndi.binary_erosion(body, iterations=2) & ~ndi.binary_dilation(native, iterations=2)
+    inner = box_erode(body, (2, 2, 2), border_value=False) & ~box_dilate(native, (2, 2, 2))
     vals = block_mean_hu[inner]
     musc = vals[(vals >= -20) & (vals <= 120)]
     fat = vals[(vals >= -200) & (vals <= -40)]
