@@ -334,6 +334,12 @@ def make_phantom(
         b = build_distractor(kind, misc_rng, anatomy=anatomy, placer=placer, spacing_zyx_mm=spacing)
         if b is not None:
             built_distractors.append(b)
+    if len(built_distractors) < num_distractors:
+        logger.warning(
+            "placed %d of %d look-alikes (no free room near the vessels)",
+            len(built_distractors),
+            num_distractors,
+        )
 
     settings = ScannerSettings(
         slice_thickness_mm=thickness,

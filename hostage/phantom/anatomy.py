@@ -225,7 +225,9 @@ class Anatomy:
             groups.append(self.sacrum)
         return tuple(groups)
 
-    def bone_sdf(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+    def bone_sdf(
+        self, x: np.ndarray | float, y: np.ndarray | float, z: np.ndarray | float
+    ) -> np.ndarray:
         """Signed distance (mm) to the nearest native bone surface, negative inside bone."""
         x, y, z = np.broadcast_arrays(
             np.asarray(x, float), np.asarray(y, float), np.asarray(z, float)
@@ -341,7 +343,7 @@ class Anatomy:
             paint(sw, coverage(dmin - plane_w, voxel_mm=voxel_mm) * occ, self.fat_hu + 10.0)
             # femoral artery and vein in a fat sheath (anteromedial)
             ax, ay = self._vessel_xy(side, z)
-            vw = window(ax - 22.0 * s, ax + 22.0 * s, ay - 14.0 * s, ay + 14.0 * s)
+            vw = _intersect(window(ax - 22.0 * s, ax + 22.0 * s, ay - 14.0 * s, ay + 14.0 * s), bw)
             if vw is None:
                 continue
             vx, vy = coords(vw)
@@ -356,7 +358,7 @@ class Anatomy:
         # --- pelvic cavity: fat and bladder
         if self.pelvis_ellipse is not None and z > -25.0 * s:
             pcx, pcy, _, _ = self.pelvis_ellipse
-            cw = window(pcx - 57 * s, pcx + 57 * s, pcy - 57 * s, pcy + 47 * s)
+            cw = _intersect(window(pcx - 57 * s, pcx + 57 * s, pcy - 57 * s, pcy + 47 * s), bw)
             if cw is not None:
                 x, y = coords(cw)
                 dcav = (
@@ -491,7 +493,14 @@ class Anatomy:
     def _vessel_xy(self, side: _Side, z_mm: float) -> tuple[float, float]:
         # anteromedial in the thigh, at about 60 % of the way from the centre to the skin
         cx, cy, rx, ry = self._thigh_frame(side, z_mm)
-        return float(cx - side.sign * 0.42 * rx), float(cy - 0.45 * ry)
+        x, y = float(cx - side.sign * 0.42 * rx), float(cy - 0.45 * ry)
+        # in front of the hip joint the vessels lie anterior to the iliopsoas, clear of bone
+        clear = 6.0 + 10.0 * self.scale
+        for _ in range(10):
+            if float(self.bone_sdf(x, y, z_mm)) >= clear:
+                break
+            y -= 0.2 * clear
+        return x, y
 
     def vessel_point(self, side_index: int, z_mm: float) -> tuple[float, float, float]:
         """Centre (x, y, z) mm of the femoral artery of one side at height `z_mm`."""
@@ -527,6 +536,18 @@ def _rel(inner: tuple[slice, slice], outer: tuple[slice, slice]) -> tuple[slice,
         slice(max(inner[0].start - outer[0].start, 0), inner[0].stop - outer[0].start),
         slice(max(inner[1].start - outer[1].start, 0), inner[1].stop - outer[1].start),
     )
+
+
+def _intersect(a: tuple[slice, slice] | None, b: tuple[slice, slice]) -> tuple[slice, slice] | None:
+    """Intersection of two absolute windows, or None if empty."""
+    if a is None:
+        return None
+    out = tuple(
+        slice(max(p.start, q.start), min(p.stop, q.stop)) for p, q in zip(a, b, strict=True)
+    )
+    if any(s.stop <= s.start for s in out):
+        return None
+    return out[0], out[1]
 
 
 def _compose(outer: slice, inner: slice, n: int) -> slice:

@@ -487,12 +487,12 @@ def resolve_spec(spec: LesionSpec, rng: np.random.Generator, *, num_sides: int) 
         density = spec.density_hu if spec.density_hu is not None else rng.uniform(140.0, 330.0)
         rim_c, rim_t = 0.0, 0.0
     elif stage is Stage.IMMATURE:
-        density = spec.density_hu if spec.density_hu is not None else rng.uniform(550.0, 900.0)
+        density = spec.density_hu if spec.density_hu is not None else rng.uniform(600.0, 1000.0)
         rim_c = (
             spec.rim_completeness if spec.rim_completeness is not None else rng.uniform(0.2, 0.6)
         )
         rim_t = (
-            spec.rim_thickness_mm if spec.rim_thickness_mm is not None else rng.uniform(0.6, 1.5)
+            spec.rim_thickness_mm if spec.rim_thickness_mm is not None else rng.uniform(0.8, 1.8)
         )
     else:
         density = spec.density_hu if spec.density_hu is not None else rng.uniform(950.0, 1500.0)
@@ -500,11 +500,11 @@ def resolve_spec(spec: LesionSpec, rng: np.random.Generator, *, num_sides: int) 
             spec.rim_completeness if spec.rim_completeness is not None else rng.uniform(0.93, 1.0)
         )
         rim_t = (
-            spec.rim_thickness_mm if spec.rim_thickness_mm is not None else rng.uniform(1.2, 3.2)
+            spec.rim_thickness_mm if spec.rim_thickness_mm is not None else rng.uniform(1.0, 2.6)
         )
     if spec.central_first:
         rim_c, rim_t = 0.0, 0.0
-    cleft = spec.cleft_mm if spec.cleft_mm is not None else rng.uniform(2.0, 10.0)
+    cleft = spec.cleft_mm if spec.cleft_mm is not None else 2.0 + rng.exponential(2.5)
     if spec.central_first:
         cleft = min(cleft, rng.uniform(1.5, 3.0))
     site = spec.site if spec.site is not None else str(rng.choice(SITES))
@@ -570,23 +570,23 @@ def _fill_stage(
         specks_f = _bandpass(rng, shape, voxel_mm=voxel_mm, wavelength_mm=1.6, rel_bandwidth=0.5)
         q = _quantile(specks_f, rng.uniform(0.94, 0.975), rng)
         specks = _sigmoid((specks_f - q) * 6.0)
-        speck_hu = rng.uniform(250.0, 550.0)
+        speck_hu = rng.uniform(250.0, 450.0)
         raw = env * (cloud + (speck_hu / 150.0) * specks)
         m = float(raw[inside].mean()) if inside.any() else 1.0
         gain = (p.density_hu - _MUSCLE_HU) / max(m, 1e-3)
-        exc = np.minimum(raw * gain, 900.0).astype(np.float32)
+        exc = np.minimum(raw * gain, 650.0 - _MUSCLE_HU).astype(np.float32)
         p.extra["speck_hu"] = float(speck_hu)
         return zero, zero, exc
 
     if p.stage is Stage.IMMATURE:
         margin = rng.uniform(1.5, 3.5)
         periph = np.clip(1.0 + d / (0.45 * p.size_mm / 2.0), 0.0, 1.0)
-        bvtv = rng.uniform(0.10, 0.20)
+        bvtv = rng.uniform(0.12, 0.22)
         net = _network(
             rng,
             shape,
             voxel_mm=voxel_mm,
-            wavelength_mm=rng.uniform(1.8, 3.2),
+            wavelength_mm=rng.uniform(2.5, 4.0),
             rel_bandwidth=rng.uniform(0.45, 0.7),
             bone_fraction=bvtv,
             plate_share=0.35,
@@ -603,7 +603,7 @@ def _fill_stage(
         exc += haze * _sigmoid(-d / 0.8)
         cover = _rim_cover(rng, grids, p.rim_completeness, p.size_mm)
         rim = (d <= 0) & (d > -p.rim_thickness_mm) & cover
-        rim_hu = rng.uniform(300.0, 600.0)
+        rim_hu = rng.uniform(400.0, 700.0)
         exc = np.where(rim, np.maximum(exc, rim_hu - _MUSCLE_HU), exc)
         p.extra["rim_hu"] = float(rim_hu)
         return zero, zero, exc.astype(np.float32)
@@ -611,7 +611,7 @@ def _fill_stage(
     # mature
     t_c = float(min(p.rim_thickness_mm, max(0.8, 0.15 * p.size_mm)))
     p.rim_thickness_mm = t_c
-    bvtv = rng.uniform(0.18, 0.30)
+    bvtv = rng.uniform(0.24, 0.38)
     axis = int(rng.integers(3))
     stretch = [1.0, 1.0, 1.0]
     stretch[axis] = 1.6
@@ -626,7 +626,7 @@ def _fill_stage(
         bone_fraction=bvtv,
         plate_share=0.7,
         stretch_zyx=(stretch[0], stretch[1], stretch[2]),
-        density_scale=(0.55 + 0.45 * periph).astype(np.float32),
+        density_scale=(0.75 + 0.3 * periph).astype(np.float32),
     )
     inner = d <= -t_c
     p.trabecular_fraction = float(net[inner].mean()) if inner.any() else 0.0
@@ -665,6 +665,16 @@ class Placer:
     lo_mm: np.ndarray  # (x, y, z) min of usable space (anatomical frame)
     hi_mm: np.ndarray
     taken: list[tuple[np.ndarray, float]] = field(default_factory=list)  # (centre, radius)
+    # lesions as (centre, local signed distance, margin mm): exact clearance for small objects
+    shapes: list[tuple[np.ndarray, _Sdf, float]] = field(default_factory=list)
+
+    def clearance_mm(self, c: np.ndarray) -> float:
+        """Distance (mm, approximate) from point `c` to the nearest lesion, margins included."""
+        best = float("inf")
+        for centre, sdf, margin in self.shapes:
+            q = c - centre
+            best = min(best, float(sdf(np.array(q[0]), np.array(q[1]), np.array(q[2]))) - margin)
+        return best
 
     def fits(
         self,
@@ -706,16 +716,34 @@ class Placer:
         margin_mm: float,
         tries: int = 80,
     ) -> np.ndarray | None:
-        """Return a centre (mm) that fits, or None after `tries` attempts."""
+        """Return a centre (mm) that fits, or None after `tries` attempts.
+
+        Candidates are random points deep enough in muscle (and far enough from, or
+        close enough to, bone) for the lesion's inscribed sphere; they are tried
+        nearest to the requested site first, with jitter, then anywhere.
+        """
         anat = self.anatomy
-        extent = float(np.sqrt((pts**2).sum(axis=1)).max())
-        for i in range(tries):
-            s = site if i < tries // 2 else str(rng.choice(SITES))
-            side = side_index if i < tries // 2 else int(rng.integers(len(anat.sides)))
-            c0, spread = anat.site_centre(s, side)
-            c = c0 + rng.normal(0.0, spread + 0.15 * extent, size=3) * np.array([1.0, 1.0, 1.5])
-            # keep z inside the volume
-            c[2] = np.clip(c[2], self.lo_mm[2] + extent, self.hi_mm[2] - extent)
+        radii = np.sqrt((pts**2).sum(axis=1))
+        extent = float(radii.max())
+        r_in = float(np.sort(radii)[1]) if len(radii) > 2 else extent  # [0] is the centre
+        lo = self.lo_mm + np.minimum(extent, 0.45 * (self.hi_mm - self.lo_mm))
+        hi = self.hi_mm - np.minimum(extent, 0.45 * (self.hi_mm - self.lo_mm))
+        cand = lo + (hi - lo) * rng.random((4000, 3))
+        b = anat.bone_sdf(cand[:, 0], cand[:, 1], cand[:, 2])
+        mus = anat.muscle_sdf(cand[:, 0], cand[:, 1], cand[:, 2], bone_sdf_mm=b)
+        ok = mus <= -(0.8 * r_in + 1.0)
+        if attached:
+            ok &= (b > 0.3 * r_in) & (b < extent + 8.0)
+        else:
+            ok &= b >= r_in + cleft_mm
+        cand = cand[ok]
+        if len(cand) == 0:
+            return None
+        c0, spread = anat.site_centre(site, side_index)
+        score = np.linalg.norm(cand - c0, axis=1) + rng.normal(0.0, spread + 5.0, len(cand))
+        order = np.argsort(score)
+        for i in order[:tries]:
+            c = cand[i]
             if attached:
                 c = _slide_to_bone(anat, c, pts)
                 if c is None:
@@ -850,6 +878,7 @@ def build_lesion(
     surf = _surface_points(mask, pts_mm, rng)
     diam = float(pdist(surf).max()) + h if len(surf) > 1 else h
     placer.taken.append((centre, float(np.sqrt((pts**2).sum(axis=1)).max()) + fade))
+    placer.shapes.append((centre, sdf, fade))
     built.truth = {
         "centre_anat_mm": pts_mm.mean(axis=0),
         "bbox_anat_mm": (pts_mm.min(axis=0) - h / 2, pts_mm.max(axis=0) + h / 2),
@@ -912,9 +941,14 @@ def build_distractor(
         if np.any(c - half < placer.lo_mm + 2) or np.any(c + half > placer.hi_mm - 2):
             continue
         reach = max(diam / 2.0, anatomy.vessel_radius_mm() + 0.6)
-        if any(np.linalg.norm(c - tc) < tr + reach + 4.0 for tc, tr in placer.taken):
+        if placer.clearance_mm(c) < reach + 4.0:
             continue
-        if float(anatomy.bone_sdf(*c)) < reach + 2.5 or float(anatomy.body_sdf(*c)) > -reach - 3.0:
+        if any(
+            np.linalg.norm(c - tc) < tr + reach + 3.0
+            for tc, tr in placer.taken[len(placer.shapes) :]
+        ):
+            continue
+        if float(anatomy.bone_sdf(*c)) < reach + 1.5 or float(anatomy.body_sdf(*c)) > -reach - 3.0:
             continue
         break
     else:

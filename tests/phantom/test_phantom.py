@@ -306,7 +306,10 @@ def test_distractors_are_small_dense_and_not_lesions(phantom_small: Phantom):
         assert d.kind in ("phlebolith", "vascular_calcification")
         assert d.size_mm <= (5.5 if d.kind == "phlebolith" else 9.0)
         z, y, x = np.round(v.lps_mm_to_index(d.centre_lps_mm)).astype(int)
-        assert np.asarray(phantom_small.lesion_labels)[z, y - 8 : y + 9, x - 8 : x + 9].max() == 0
+        gap = ndi.distance_transform_edt(
+            np.asarray(phantom_small.lesion_labels) == 0, sampling=v.spacing_zyx_mm
+        )[z, y, x]
+        assert gap >= 3.0
         assert hu[max(z - 1, 0) : z + 2, y - 4 : y + 5, x - 4 : x + 5].max() > 150
 
 
