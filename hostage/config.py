@@ -193,6 +193,11 @@ class SegmentConfig:
         "Erosion (mm) that separates foci fused to bone from the native skeleton's core.",
         min=0,
     )
+    native_max_hole_mm2: float = param(
+        2500.0,
+        "Largest in-slice hole (mm²) of the skeleton filled as marrow (the pelvic cavity is not).",
+        min=0,
+    )
     native_min_exposure: float = param(
         0.5,
         "A dense body off the long skeleton is a focus if at least this fraction of its outer neighbours is soft tissue.",

@@ -168,6 +168,7 @@ def segment(volume: Volume, *, config: SegmentConfig) -> Segmentation:
         erode_mm=config.native_erode_mm,
         min_length_mm=config.native_min_length_mm,
         min_exposure=config.native_min_exposure,
+        max_hole_mm2=config.native_max_hole_mm2,
     )
     ref_values, ref_warnings = measure_reference(
         hu,

@@ -18,7 +18,7 @@ PLANE = np.zeros((3, 3, 3), bool)
 PLANE[1] = ndi.generate_binary_structure(2, 1)
 
 
-def fill_holes_per_slice(mask: np.ndarray) -> np.ndarray:
+def fill_holes_per_slice(mask: np.ndarray, *, max_voxels: int | None = None) -> np.ndarray:
     """Fill holes in every axial slice of a (Z, Y, X) mask (one call, no z-connectivity).
 
     Examples
@@ -27,14 +27,17 @@ def fill_holes_per_slice(mask: np.ndarray) -> np.ndarray:
     >>> int(fill_holes_per_slice(m).sum())
     9
     """
-    return fill_holes(mask, structure=PLANE)
+    return fill_holes(mask, structure=PLANE, max_voxels=max_voxels)
 
 
-def fill_holes(mask: np.ndarray, *, structure: np.ndarray | None = None) -> np.ndarray:
+def fill_holes(
+    mask: np.ndarray, *, structure: np.ndarray | None = None, max_voxels: int | None = None
+) -> np.ndarray:
     """Fill holes: background components (connectivity `structure`) that do not touch the border.
 
     Same result as :func:`scipy.ndimage.binary_fill_holes` with the complementary
     connectivity, computed by one labelling pass (much faster on large arrays).
+    With `max_voxels`, only holes of at most that many voxels are filled.
 
     Examples
     --------
@@ -54,6 +57,8 @@ def fill_holes(mask: np.ndarray, *, structure: np.ndarray | None = None) -> np.n
         for idx in (0, -1):
             border[np.take(lab, idx, axis=axis)] = True
     border[0] = True
+    if max_voxels is not None:
+        border |= np.bincount(lab.ravel(), minlength=n + 1) > max_voxels
     return ~border[lab] | mask
 
 

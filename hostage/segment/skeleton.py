@@ -54,6 +54,7 @@ def native_skeleton_coarse(
     erode_mm: float,
     min_length_mm: float,
     min_exposure: float,
+    max_hole_mm2: float,
 ) -> np.ndarray:
     """Native bone on the coarse grid (cortex, cancellous bone and marrow).
 
@@ -73,6 +74,9 @@ def native_skeleton_coarse(
         Erosion radius (mm) separating fused foci from the skeleton.
     min_length_mm : float
         z-extent (mm) that makes a core native; capped at 80 % of the scan length.
+    max_hole_mm2 : float
+        Largest in-slice hole (mm²) filled as marrow; larger enclosed regions
+        (the pelvic cavity inside the pelvic ring) stay soft tissue.
     min_exposure : float
         A thick body outside the long skeleton is a focus when at least this
         fraction of its outer neighbours is soft tissue (else a bone fragment).
@@ -93,7 +97,8 @@ def native_skeleton_coarse(
     pad = max(ball.shape) + 1
     box = _bbox(dense, pad)
     d = dense[box]
-    filled = fill_holes_per_slice(d)
+    # marrow cavities are filled, not the pelvic cavity inside the pelvic ring
+    filled = fill_holes_per_slice(d, max_voxels=int(max_hole_mm2 / (cs[1] * cs[2])))
     # border_value=1: a bone cut by the scan's end is not eroded there
     core = ndi.binary_erosion(filled, structure=ball, border_value=1)
     full26 = np.ones((3, 3, 3), bool)
