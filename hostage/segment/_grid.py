@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-
 from scipy import ndimage as ndi
 
 from .._checks import check_spacing

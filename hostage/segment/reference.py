@@ -6,7 +6,6 @@ import logging
 import math
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from ._grid import CoarseGrid, box_dilate, box_erode
 
