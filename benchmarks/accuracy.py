@@ -305,13 +305,12 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     seeds = range(args.first_seed, args.first_seed + n)
     jobs = [(seed, args.quick, args.config) for seed in seeds]
+    pool = None
     if args.jobs > 1:
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(args.jobs) as pool:
-            outcomes = list(pool.map(run_one, jobs))
-    else:
-        outcomes = map(run_one, jobs)
+        pool = ProcessPoolExecutor(args.jobs)
+    outcomes = pool.map(run_one, jobs) if pool is not None else map(run_one, jobs)
     for seed, outcome in zip(seeds, outcomes, strict=True):
         if isinstance(outcome, str):
             t.skipped.append(f"seed {seed}: phantom not built ({outcome})")
@@ -325,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
             flush=True,
         )
+    if pool is not None:
+        pool.shutdown()
     t.seconds = time.perf_counter() - t0
     if args.dump:
         Path(args.dump).write_text(json.dumps({"rows": t.train_rows, "labels": t.train_labels}))

@@ -210,7 +210,9 @@ class SegmentConfig:
         min=1,
     )
     tubular_min_length_mm: float = param(
-        40.0, "Tubular candidates (vessels) are at least this long (mm).", min=0
+        80.0,
+        "Tubular candidates (vessels) are at least this long (mm), or 80 % of a shorter scan.",
+        min=0,
     )
     tubular_max_diameter_mm: float = param(
         14.0, "Largest thickness (mm) of a tubular candidate rejected as a vessel.", min=0
@@ -378,6 +380,14 @@ class ClassifyConfig:
         0.1,
         "Evidence 'outline' reaches 1 at this value (linear in between, clipped to 0-1).",
     )
+    faint_rim_from: float = param(
+        0.05,
+        "Evidence 'faint_rim' is 0 at this value of rim_faint_completeness (fraction of the surface with at least a faint shell denser than the core; cortical rims count too).",
+    )
+    faint_rim_to: float = param(
+        0.4,
+        "Evidence 'faint_rim' reaches 1 at this value (linear in between, clipped to 0-1).",
+    )
     uniform_from: float = param(
         0.3,
         "Evidence 'uniform' is 0 at this value of texture_glcm_homogeneity (3-D co-occurrence homogeneity inside the focus).",
@@ -439,6 +449,15 @@ class ClassifyConfig:
     )
     weight_outline_mature: float = param(
         1.5, "Weight of evidence 'outline' in the mature score (log-odds per unit evidence)."
+    )
+    weight_faint_rim_amorphous: float = param(
+        0.0, "Weight of evidence 'faint_rim' in the amorphous score (log-odds per unit evidence)."
+    )
+    weight_faint_rim_immature: float = param(
+        2.0, "Weight of evidence 'faint_rim' in the immature score (log-odds per unit evidence)."
+    )
+    weight_faint_rim_mature: float = param(
+        1.0, "Weight of evidence 'faint_rim' in the mature score (log-odds per unit evidence)."
     )
     weight_uniform_amorphous: float = param(
         0.0, "Weight of evidence 'uniform' in the amorphous score (log-odds per unit evidence)."

@@ -108,6 +108,14 @@ def _outline(v: float, e: float) -> str:
     return f"cloudy, irregular outline (irregularity {v:.2f})"
 
 
+def _faint_rim(v: float, e: float) -> str:
+    if e >= 0.67:
+        return f"a shell denser than the core over {_pct(v)} of the surface (faint or cortical)"
+    if e > 0.0:
+        return f"a partial, faint rim over {_pct(v)} of the surface"
+    return f"no rim at all, not even a faint one ({_pct(v)} of the surface)"
+
+
 def _uniform(v: float, e: float) -> str:
     if e >= 0.67:
         return f"a uniform mineral haze inside (co-occurrence homogeneity {v:.2f})"
@@ -203,6 +211,13 @@ TERMS: tuple[EvidenceTerm, ...] = (
         unit_suffix="",
         sign="a compact outline rather than a cloud of specks",
         describe=_outline,
+    ),
+    EvidenceTerm(
+        name="faint_rim",
+        feature="rim_faint_completeness",
+        unit_suffix="",
+        sign="a partial, faint rim (peripheral mineralisation beginning)",
+        describe=_faint_rim,
     ),
     EvidenceTerm(
         name="uniform",

@@ -23,6 +23,8 @@ MATURE = {
     "margin_sharpness_ratio": 0.95,
     "density_p90_rel_cortex": 0.92,
     "margin_irregularity": 0.05,
+    "rim_faint_completeness": 0.97,
+    "texture_glcm_homogeneity": 0.22,
     "zonal_periphery_center_ratio": 1.8,
     "zonal_central_first": 0.0,
     "bone_attached": 0.0,
@@ -35,6 +37,8 @@ IMMATURE = {
     "margin_sharpness_ratio": 0.55,
     "density_p90_rel_cortex": 0.45,
     "margin_irregularity": 0.12,
+    "rim_faint_completeness": 0.45,
+    "texture_glcm_homogeneity": 0.62,
 }
 AMORPHOUS = {
     "rim_completeness": 0.02,
@@ -43,6 +47,8 @@ AMORPHOUS = {
     "margin_sharpness_ratio": 0.15,
     "density_p90_rel_cortex": 0.15,
     "margin_irregularity": 0.45,
+    "rim_faint_completeness": 0.02,
+    "texture_glcm_homogeneity": 0.4,
 }
 
 
@@ -175,7 +181,7 @@ def test_missing_features_drop_out_and_too_few_abstain():
     }
     st = score_focus(few, config=CFG)
     assert st.abstained and st.uncertain and st.readiness_ambiguous
-    assert st.reasons[0] == "abstains: only 2 of 7 signs could be measured, so the stage is a guess"
+    assert st.reasons[0] == "abstains: only 2 of 8 signs could be measured, so the stage is a guess"
 
 
 def test_low_top_score_is_uncertain_and_says_so():
