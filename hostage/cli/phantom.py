@@ -61,8 +61,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--lesions",
         metavar="LIST",
-        help="comma-separated stages amorphous,immature,mature,atypical (each optionally "
-        ":SIZE_MM), a number of random lesions, or 'none' (default: 2-4 of mixed stages)",
+        help="comma-separated stages amorphous,immature,mature,atypical, each optionally with "
+        ":SIZE_MM, :SHAPE (ellipsoid/lobulated/strip/irregular), :SITE (iliopsoas/gluteal/"
+        "abductor/adductor/vastus), :attached or :apart, e.g. mature:30:lobulated:apart; "
+        "or a number of random lesions, or 'none' (default: 2-4 of mixed stages)",
     )
     p.add_argument(
         "--distractors",

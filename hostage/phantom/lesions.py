@@ -999,11 +999,13 @@ def build_distractor(
 
 
 def parse_lesion_specs(text: str) -> list[LesionSpec]:
-    """Parse a comma-separated lesion list such as ``"amorphous,mature:30,atypical"``.
+    """Parse a comma-separated lesion list such as ``"amorphous,mature:30:apart,atypical"``.
 
     Each item is a stage (``amorphous``, ``immature``, ``mature``) or ``atypical`` (a
-    central-first lesion), optionally followed by ``:SIZE_MM``. ``"none"`` or an empty
-    string gives no lesion.
+    central-first lesion), optionally followed by ``:``-separated qualifiers in any
+    order: a size in mm, a shape (``ellipsoid``, ``lobulated``, ``strip``,
+    ``irregular``), a site (``iliopsoas``, ``gluteal``, ``abductor``, ``adductor``,
+    ``vastus``) and ``attached`` or ``apart``. ``"none"`` gives no lesion.
 
     Parameters
     ----------
@@ -1016,12 +1018,12 @@ def parse_lesion_specs(text: str) -> list[LesionSpec]:
     Raises
     ------
     ValueError
-        On an unknown stage (with a suggestion) or a bad size.
+        On an unknown stage or qualifier (with a suggestion) or a bad size.
 
     Examples
     --------
-    >>> [(s.stage.value, s.size_mm) for s in parse_lesion_specs("mature:30, amorphous")]
-    [('mature', 30.0), ('amorphous', None)]
+    >>> [(s.stage.value, s.size_mm, s.shape) for s in parse_lesion_specs("mature:30:strip, amorphous")]
+    [('mature', 30.0, 'strip'), ('amorphous', None, None)]
     >>> parse_lesion_specs("matur")
     Traceback (most recent call last):
     ...
@@ -1033,25 +1035,33 @@ def parse_lesion_specs(text: str) -> list[LesionSpec]:
     if items == ["none"]:
         return []
     names = ("amorphous", "immature", "mature", "atypical")
+    qualifiers = (*SHAPES, *SITES, "attached", "apart")
     specs = []
     for item in items:
-        name, _, size_text = item.partition(":")
-        name = name.strip().lower()
+        name, *rest = (part.strip().lower() for part in item.split(":"))
         if name not in names:
             raise ValueError(
                 f"unknown lesion stage {name!r} in --lesions{did_you_mean(name, names)}; "
                 "use amorphous, immature, mature or atypical, optionally with :SIZE_MM"
             )
-        size = None
-        if size_text:
-            try:
-                size = float(size_text)
-            except ValueError:
-                raise ValueError(
-                    f"bad size {size_text!r} in --lesions item {item!r}; write e.g. mature:30"
-                ) from None
+        fields: dict[str, Any] = {}
+        for q in rest:
+            if q in SHAPES:
+                fields["shape"] = q
+            elif q in SITES:
+                fields["site"] = q
+            elif q in ("attached", "apart"):
+                fields["attached_to_bone"] = q == "attached"
+            else:
+                try:
+                    fields["size_mm"] = float(q)
+                except ValueError:
+                    raise ValueError(
+                        f"bad qualifier {q!r} in --lesions item {item!r}{did_you_mean(q, qualifiers)}; "
+                        "write e.g. mature:30:lobulated:apart (size mm, shape, site, attached/apart)"
+                    ) from None
         if name == "atypical":
-            specs.append(LesionSpec(stage=Stage.MATURE, central_first=True, size_mm=size))
+            specs.append(LesionSpec(stage=Stage.MATURE, central_first=True, **fields))
         else:
-            specs.append(LesionSpec(stage=Stage(name), size_mm=size))
+            specs.append(LesionSpec(stage=Stage(name), **fields))
     return specs

@@ -127,8 +127,17 @@ def test_parse_lesion_specs():
     assert parse_lesion_specs("none") == []
     with pytest.raises(ValueError, match="did you mean 'immature'"):
         parse_lesion_specs("imature")
-    with pytest.raises(ValueError, match="bad size 'big'"):
+    with pytest.raises(ValueError, match="bad qualifier 'big'"):
         parse_lesion_specs("mature:big")
+    with pytest.raises(ValueError, match="did you mean 'lobulated'"):
+        parse_lesion_specs("mature:lobulatd")
+    (spec,) = parse_lesion_specs("immature:18:strip:vastus:attached")
+    assert (spec.size_mm, spec.shape, spec.site, spec.attached_to_bone) == (
+        18.0,
+        "strip",
+        "vastus",
+        True,
+    )
 
 
 # ----------------------------------------------------------------------------- tissues
