@@ -155,7 +155,8 @@ def find_foci(
     inside to outside) at least ``min_focus_thickness_mm`` (not a vascular
     plaque), and it is not tubular (a
     vessel: sqrt(λ1/λ2) of its position covariance ≥ ``tubular_min_elongation``,
-    length sqrt(12 λ1) ≥ ``tubular_min_length_mm`` and thickness ≤
+    length sqrt(12 λ1) ≥ ``tubular_min_length_mm`` (or 80 % of a shorter
+    scan) and thickness ≤
     ``tubular_max_diameter_mm``).
 
     Parameters
@@ -254,7 +255,8 @@ def find_foci(
                 spacing,
                 min_elongation=config.tubular_min_elongation,
                 max_diameter_mm=config.tubular_max_diameter_mm,
-                min_length_mm=config.tubular_min_length_mm,
+                # a vessel runs through the scan: long, or most of a short scan
+                min_length_mm=min(config.tubular_min_length_mm, 0.8 * hu.shape[0] * spacing[0]),
             ):
                 logger.debug("dropped a tubular candidate (vessel) at %s", csl)
                 continue

@@ -68,6 +68,12 @@ def make_scene(
             specks = rng.random(np.broadcast_shapes(zz.shape, yy.shape, xx.shape)) < 0.03
             specks = ndi.binary_dilation(specks, iterations=1)
             val = np.where(specks, 380.0, 110.0) * (1 - 0.3 * d)
+        elif kind == "vessel":
+            # contrast-filled vessel along z through the whole scan (radius_mm = lumen radius)
+            inside = np.broadcast_to(
+                (yy - centre[1]) ** 2 + (xx - centre[2]) ** 2 <= radius**2, d.shape
+            )
+            val = np.full(1, 320.0, np.float32)
         elif kind == "phlebolith":
             val = np.full(1, 800.0, np.float32)
         elif kind == "metal":

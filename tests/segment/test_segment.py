@@ -37,6 +37,7 @@ def test_three_stages_found_specks_and_bone_not(scene_factory, spacing, noise):
         ("immature", (30, 100, 45), 10),
         ("amorphous", (30, 58, 104), 10),
         ("phlebolith", (20, 40, 80), 2.0),
+        ("vessel", (0, 30, 64), 4.0),
     ]
     shape = (int(60 / spacing[0]), int(128 / spacing[1]), int(128 / spacing[2]))
     vol, truth = scene_factory(
@@ -47,6 +48,8 @@ def test_three_stages_found_specks_and_bone_not(scene_factory, spacing, noise):
     for t in truth[:3]:
         assert len(_matched(vol, seg, t["centre_zyx_mm"], t["radius_mm"])) == 1, t
     assert not _matched(vol, seg, truth[3]["centre_zyx_mm"], 6.0)
+    # the contrast-filled vessel (4 mm lumen along the whole scan) is not a focus
+    assert not any(abs(c[1] - 30) < 6 and abs(c[2] - 64) < 6 for c in _centres_mm(vol, seg))
     # native bone: the femur tube is in the bone mask and in no focus
     assert seg.bone_mask.sum() * vol.voxel_volume_mm3 > 0.8 * np.pi * 13**2 * 60
     assert not (seg.bone_mask & (seg.labels > 0)).any()
