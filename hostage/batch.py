@@ -37,13 +37,14 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from ._version import __version__
 from .config import Config
 from .enums import Status
 from .errors import ConfigError, HostageError
@@ -137,7 +138,9 @@ def _capture_logs() -> Iterator[_Capture]:
         root.removeHandler(handler)
 
 
-def _write_error(task: StudyTask, message: str, *, out: Path, config: Config) -> dict[str, Any]:
+def _write_error(
+    task: StudyTask, message: str, *, out: Path, config: Config | None
+) -> dict[str, Any]:
     """Write an error result.json for `task` and return its document."""
     from .report import StudyOutputs, write_study_outputs
 
@@ -161,7 +164,11 @@ def _clear_study_folder(folder: Path) -> None:
 
 
 def run_study(
-    task: StudyTask, *, out: str | Path, config: Config, outputs: Sequence[str]
+    task: StudyTask,
+    *,
+    out: str | Path,
+    config: Config | Mapping[str, Any],
+    outputs: Sequence[str],
 ) -> StudyOutcome:
     """Stage one study into ``OUT/<study_key>/`` and never raise for a bad study.
 
@@ -173,8 +180,10 @@ def run_study(
         The study.
     out : str or Path
         The batch output folder (shared by all workers).
-    config : Config
-        Settings.
+    config : Config or mapping
+        Settings, or their ``Config.to_dict()`` form (what the backends send: plain
+        data, checked again here, so that a worker running another version of
+        hostage reports a clear error instead of failing to unpickle).
     outputs : sequence of str
         Output names (see :data:`hostage.report.OUTPUTS`).
 
@@ -191,6 +200,16 @@ def run_study(
         if task.crash_for_test:
             os._exit(_CRASH_EXIT_CODE)  # test hook, see CRASH_TEST_ENV
         _clear_study_folder(out / task.study_key)
+        try:
+            if not isinstance(config, Config):
+                config = Config.from_dict(config, source="the settings sent by hostage batch")
+        except ConfigError as exc:
+            msg = (
+                f"this worker's hostage {__version__} cannot use the batch's settings ({exc}); "
+                "install the same hostage version on every worker"
+            )
+            doc = _write_error(task, msg, out=out, config=None)
+            return StudyOutcome(study_key=task.study_key, result=doc)
         try:
             doc = stage_to_folder(
                 task.source, out=out, config=config, study_key=task.study_key, outputs=outputs
@@ -253,6 +272,7 @@ def _run_local(
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["hostage.batch", "hostage.pipeline"])
     max_crashes = config.batch.max_worker_crashes
+    settings = config.to_dict()
     pending: deque[StudyTask] = deque(tasks)
     suspects: deque[StudyTask] = deque()
     crashes: dict[str, int] = {}
@@ -261,7 +281,7 @@ def _run_local(
 
     def submit(task: StudyTask) -> None:
         assert executor is not None
-        fut = executor.submit(run_study, task, out=out, config=config, outputs=outputs)
+        fut = executor.submit(run_study, task, out=out, config=settings, outputs=outputs)
         inflight[fut] = task
 
     def collect(futures: Sequence[Future[StudyOutcome]]) -> list[StudyTask]:
@@ -369,6 +389,7 @@ def _run_dask(
     import distributed
 
     run_id = f"{os.getpid()}-{time.time_ns()}"
+    settings = config.to_dict()
     by_key: dict[str, StudyTask] = {}
     futures = []
     for task in tasks:
@@ -376,7 +397,7 @@ def _run_dask(
             run_study,
             task,
             out=str(out),
-            config=config,
+            config=settings,
             outputs=tuple(outputs),
             key=f"hostage-study-{task.study_key}-{run_id}",
             pure=False,

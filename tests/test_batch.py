@@ -299,6 +299,25 @@ def test_unexpected_exception_becomes_error_with_traceback_in_log(tmp_path):
     assert errors[0].startswith("odd: unexpected TypeError while staging\nTraceback")
 
 
+def test_worker_that_cannot_read_the_settings_writes_an_error(studies, tmp_path):
+    # What a worker running another hostage version sees: a setting it does not know.
+    settings = Config().to_dict()
+    settings["segment"]["focus_seed_min_hux"] = 200.0
+    task = StudyTask(
+        study_key="k", source=studies[SMALL[0]], source_path="src", study_instance_uid="1.2"
+    )
+    outcome = run_study(task, out=tmp_path, config=settings, outputs=("json",))
+    doc = json.loads((tmp_path / "k" / "result.json").read_text())
+    assert outcome.result == doc
+    assert doc["status"] == "error"
+    assert "cannot use the batch's settings" in doc["error"]
+    assert "unknown key 'focus_seed_min_hux' in [segment]" in doc["error"]
+    assert doc["study"]["study_instance_uid"] == "1.2"
+    # The same plain settings, unchanged, stage normally.
+    good = run_study(task, out=tmp_path, config=Config().to_dict(), outputs=("json",))
+    assert good.result["status"] == "ok"
+
+
 def test_killed_worker_costs_only_its_study(studies, tmp_path, monkeypatch):
     inputs = [studies[k] for k in (*_good(studies), "1.2.826.0.1.3680043.99.11", "junk")]
     ref = hostage.batch(inputs, out=tmp_path / "ref", jobs=2, outputs=["json"], progress=False)
@@ -433,19 +452,39 @@ def test_interrupted_batch_resumes_to_the_same_output(studies, tmp_path, sig):
 
 # --------------------------------------------------------------------------- Dask
 @pytest.mark.slow
-def test_dask_local_cluster_gives_the_same_results_as_local_processes(studies, tmp_path):
+def test_dask_local_cluster_gives_the_same_results_as_local_processes(
+    studies, tmp_path, monkeypatch
+):
+    dask = pytest.importorskip("dask")
     distributed = pytest.importorskip("distributed")
     inputs = list(studies.values())
     local = hostage.batch(
         inputs, out=tmp_path / "local", jobs=2, outputs=["json", "csv"], progress=False
     )
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-    ) as cluster:
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 1}),
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+    ):
         rc = main(
             ["batch", *map(str, inputs), "--out", str(tmp_path / "dask"), "--scheduler",
              cluster.scheduler_address, "--quiet", "--outputs", "json,csv"]
         )  # fmt: skip
+        # A study whose Dask worker dies: the nanny restarts the worker, the scheduler gives
+        # the study up after allowed-failures + 1 deaths, and only that study is lost.
+        monkeypatch.setenv(CRASH_TEST_ENV, SMALL[0])
+        crashed = hostage.batch(
+            [studies[k] for k in (SMALL[0], "junk")],
+            out=tmp_path / "dask_crash",
+            scheduler=cluster.scheduler_address,
+            outputs=["json"],
+            progress=False,
+        )
+    assert [r.study_key for r in crashed] == [SMALL[0], "junk"]
+    assert crashed[0].status is Status.ERROR
+    assert crashed[0].error.startswith("the Dask worker died while staging this study")
+    assert crashed[1].to_dict() == _results(tmp_path / "local")["junk"]
     assert rc == 1
     assert _results(tmp_path / "dask") == _results(tmp_path / "local")
     assert _table_bytes(tmp_path / "dask") == _table_bytes(tmp_path / "local")
