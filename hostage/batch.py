@@ -582,7 +582,16 @@ def _check_inputs(inputs: Sequence[str | Path] | str | Path) -> list[Path]:
     for p in paths:
         if not p.exists():
             raise ConfigError(f"INPUT {str(p)!r} does not exist; check the path")
-    return paths
+    # An INPUT given twice, or inside another INPUT, would make discovery see its files twice.
+    resolved = [p.resolve() for p in paths]
+    return [
+        p
+        for i, (p, rp) in enumerate(zip(paths, resolved, strict=True))
+        if not any(
+            (other == rp and j < i) or (other != rp and other in rp.parents)
+            for j, other in enumerate(resolved)
+        )
+    ]
 
 
 def _check_jobs(jobs: int | None) -> int:

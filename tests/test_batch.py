@@ -26,7 +26,15 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 import hostage
-from hostage.batch import CRASH_TEST_ENV, Progress, StudyTask, _check_jobs, _fmt_s, run_study
+from hostage.batch import (
+    CRASH_TEST_ENV,
+    Progress,
+    StudyTask,
+    _check_inputs,
+    _check_jobs,
+    _fmt_s,
+    run_study,
+)
 from hostage.cli import main
 from hostage.config import Config
 from hostage.enums import Status
@@ -265,6 +273,19 @@ def test_missing_input_exits_2(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
     assert main(["batch", "--out", str(tmp_path / "out")]) == 2  # no INPUT at all
+
+
+def test_inputs_given_twice_or_nested_count_once(studies, tmp_path):
+    root = studies[SMALL[0]].parent
+    inputs = [
+        studies[SMALL[0]],
+        root / "good0" / ".." / "good0",
+        studies[SMALL[1]],
+        root / "good1" / "im0000",
+    ]
+    assert _check_inputs(inputs) == [studies[SMALL[0]], studies[SMALL[1]]]
+    results = hostage.batch(inputs, out=tmp_path / "out", jobs=1, outputs=["json"], progress=False)
+    assert [(r.study_key, r.status) for r in results] == [(k, Status.OK) for k in SMALL]
 
 
 def test_default_jobs_is_the_cpus_available():
