@@ -97,21 +97,33 @@ class CoarseGrid:
         fz, fy, fx = self.factors_zyx
         return hu[: cz * fz, : cy * fy, : cx * fx]
 
+    def _chunks(self, hu: np.ndarray):  # slabs of whole blocks: small, reused intermediates
+        a = self._trim(hu)
+        fz = self.factors_zyx[0]
+        step = fz * max(1, 16 // fz)
+        for z0 in range(0, a.shape[0], step):
+            yield z0 // fz, a[z0 : z0 + step]
+
     def block_mean(self, hu: np.ndarray) -> np.ndarray:
         """Mean HU of each block, (cz, cy, cx) float32."""
-        a = self._trim(hu)
-        if a.dtype.kind == "f":
-            a = np.rint(a).astype(np.int32)
-        for axis, f in enumerate(self.factors_zyx):
-            a = _reduce(a, f, axis, "sum")
-        return (a / float(np.prod(self.factors_zyx))).astype(np.float32)
+        out = np.empty(self.coarse_shape_zyx, np.float32)
+        scale = 1.0 / float(np.prod(self.factors_zyx))
+        for c0, a in self._chunks(hu):
+            if a.dtype.kind == "f":
+                a = np.rint(a).astype(np.int32)
+            for axis in (2, 1, 0):
+                a = _reduce(a, self.factors_zyx[axis], axis, "sum")
+            out[c0 : c0 + a.shape[0]] = a * scale
+        return out
 
     def block_max(self, hu: np.ndarray) -> np.ndarray:
         """Maximum HU of each block, (cz, cy, cx), dtype of `hu`."""
-        a = self._trim(hu)
-        for axis in (2, 1, 0):
-            a = _reduce(a, self.factors_zyx[axis], axis, "max")
-        return a
+        out = np.empty(self.coarse_shape_zyx, hu.dtype)
+        for c0, a in self._chunks(hu):
+            for axis in (2, 1, 0):
+                a = _reduce(a, self.factors_zyx[axis], axis, "max")
+            out[c0 : c0 + a.shape[0]] = a
+        return out
 
     def upsample(self, coarse: np.ndarray, bbox_zyx: tuple[slice, ...] | None = None) -> np.ndarray:
         """Nearest-neighbour upsampling of a coarse array to full resolution.
