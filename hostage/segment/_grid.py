@@ -10,6 +10,7 @@ replication when upsampling.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,7 +98,8 @@ class CoarseGrid:
         fz, fy, fx = self.factors_zyx
         return hu[: cz * fz, : cy * fy, : cx * fx]
 
-    def _chunks(self, hu: np.ndarray):  # slabs of whole blocks: small, reused intermediates
+    def _chunks(self, hu: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+        # slabs of whole blocks: small, reused intermediates
         a = self._trim(hu)
         fz = self.factors_zyx[0]
         step = fz * max(1, 16 // fz)
