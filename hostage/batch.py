@@ -105,12 +105,16 @@ class StudyOutcome:
         ``(logger name, level, message)`` of the records logged while staging.
     elapsed_s : float
         Wall time of the study in the worker, in seconds.
+    cpu_s : float
+        CPU time (user + system) of the worker process for the study, in seconds; well
+        below `elapsed_s` when the machine is busy with other work.
     """
 
     study_key: str
     result: dict[str, Any]
     log: tuple[tuple[str, int, str], ...] = ()
     elapsed_s: float = 0.0
+    cpu_s: float = 0.0
 
 
 class _Capture(logging.Handler):
@@ -194,7 +198,7 @@ def run_study(
     """
     from .pipeline import stage_to_folder
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     out = Path(out)
     with _capture_logs() as captured:
         if task.crash_for_test:
@@ -227,6 +231,7 @@ def run_study(
         result=doc,
         log=tuple(captured.records),
         elapsed_s=time.perf_counter() - t0,
+        cpu_s=time.process_time() - c0,
     )
 
 
@@ -861,11 +866,12 @@ def _batch(
             logger.info("%s: error: %s", result.study_key, result.error)
         else:
             logger.info(
-                "%s: ok, %d foci, resection %s (%.1f s)",
+                "%s: ok, %d foci, resection %s (%.1f s, %.1f s CPU)",
                 result.study_key,
                 len(result.foci),
                 None if result.resection is None else result.resection.status.value,
                 outcome.elapsed_s,
+                outcome.cpu_s,
             )
         bar.update(result, elapsed_s=outcome.elapsed_s)
 
