@@ -93,11 +93,6 @@ def test_sweep_detection_and_direction_of_features():
     assert max(a, i) < 0.1 < m
     a, i, m = (med(s, "zonal_periphery_center_ratio") for s in STAGES)
     assert a < m
-    for name in (
-        "rim_faint_completeness",
-        "density_p90_rel_cortex",
-        "margin_sharpness_ratio",
-        "margin_gradient_rel",
-    ):
+    for name in ("density_p90_rel_cortex", "margin_sharpness_ratio", "margin_gradient_rel"):
         a, i, m = (med(s, name) for s in STAGES)
         assert max(a, i) < m, (name, a, i, m)
