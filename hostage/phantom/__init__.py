@@ -311,6 +311,11 @@ def make_phantom(
         explicit = True
     # big lesions first: they need the room
     params = [resolve_spec(sp, lesion_rng, num_sides=len(anatomy.sides)) for sp in specs]
+    # random sizes are drawn for a whole study; keep them within this field of view
+    room_mm = 0.6 * float(min(hi - lo))
+    for sp, p in zip(specs, params, strict=True):
+        if sp.size_mm is None:
+            p.size_mm = max(6.0, min(p.size_mm, room_mm))
     order = sorted(range(len(params)), key=lambda i: -params[i].size_mm)
     built_lesions: list[tuple[int, Built]] = []
     for i in order:

@@ -116,6 +116,7 @@ class Anatomy:
         self._fat_wobble = fat_wobble
         self._plane_wobble = plane_wobble
         self.bladder = bladder
+        self._vessel_cache: dict[tuple[int, float], tuple[float, float]] = {}
         self.sacrum = sacrum
 
     # ------------------------------------------------------------------ geometry
@@ -491,6 +492,13 @@ class Anatomy:
         return np.maximum(d, y - self.table_top_mm(x)).astype(np.float32)
 
     def _vessel_xy(self, side: _Side, z_mm: float) -> tuple[float, float]:
+        key = (id(side), round(float(z_mm), 2))
+        cached = self._vessel_cache.get(key)
+        if cached is None:
+            cached = self._vessel_cache[key] = self._vessel_xy_uncached(side, z_mm)
+        return cached
+
+    def _vessel_xy_uncached(self, side: _Side, z_mm: float) -> tuple[float, float]:
         # anteromedial in the thigh, at about 60 % of the way from the centre to the skin
         cx, cy, rx, ry = self._thigh_frame(side, z_mm)
         x, y = float(cx - side.sign * 0.42 * rx), float(cy - 0.45 * ry)

@@ -13,18 +13,18 @@ atypical):
 
 ``amorphous``
     A cloud of faint, patchy mineral (cloudy patches plus punctate specks) whose
-    density fades into the muscle over several mm. No rim, no trabeculae. Mean
-    130-330 HU, specks up to about 600 HU.
+    density fades into the muscle over 1.5-8 mm. No rim, no trabeculae. Mean
+    140-330 HU over the lesion, specks 250-450 HU, never above 650 HU.
 ``immature``
-    A sparse, irregular 3-D network of thin plates and rods of woven bone (550-900
-    HU material, bone volume fraction 0.10-0.20) in an osteoid haze, denser at the
-    periphery, with a partial faint rim (20-60 % of the surface, 300-600 HU) and a
-    margin that fades over 1.5-3.5 mm.
+    A sparse, irregular 3-D network of plates and rods of woven bone (600-1000 HU
+    material, bone volume fraction 0.12-0.22) in an osteoid haze, denser at the
+    periphery, with a partial faint rim (20-60 % of the surface, 0.8-1.8 mm,
+    400-700 HU) and a margin that fades over 1.5-3.5 mm.
 ``mature``
-    A continuous cortical shell (1.2-3.2 mm, 950-1500 HU, 93-100 % complete) around
+    A continuous cortical shell (1.0-2.6 mm, 950-1500 HU, 93-100 % complete) around
     organised cancellous bone: aligned plates and rods (750-1150 HU material, bone
-    volume fraction 0.22-0.35) with fatty marrow (-90 to -20 HU) between. Sharp
-    margin.
+    volume fraction 0.24-0.38, sparser in the core) with fatty marrow (-90 to -20
+    HU) between. Sharp margin.
 
 An atypical lesion (``central_first=True``) is densest at its centre and fades
 outwards with no rim, separated from bone by a lucent line.
@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 from scipy import fft as sfft
+from scipy import ndimage as ndi
 from scipy.spatial.distance import pdist
 
 from ..enums import Stage
@@ -550,9 +551,11 @@ def _fill_stage(
     shape = d.shape
     zero = np.zeros(shape, np.float32)
     inside = d <= 0
-    depth = np.float32(max(float(-d.min()), voxel_mm))
+    # exact depth below the surface (the signed distances of blended shapes are approximate)
+    depth = ndi.distance_transform_edt(inside, sampling=voxel_mm).astype(np.float32)
+    max_depth = np.float32(max(float(depth.max()), voxel_mm))
     if p.central_first:
-        rho = np.clip(-d / depth, 0.0, 1.0)
+        rho = depth / max_depth
         core = p.density_hu if p.density_hu > 500 else rng.uniform(650.0, 1100.0)
         p.density_hu = float(core)
         prof = np.clip((rho - 0.1) / 0.5, 0.0, 1.0) ** 1.5
@@ -580,7 +583,7 @@ def _fill_stage(
 
     if p.stage is Stage.IMMATURE:
         margin = rng.uniform(1.5, 3.5)
-        periph = np.clip(1.0 + d / (0.45 * p.size_mm / 2.0), 0.0, 1.0)
+        periph = np.clip(1.0 - depth / (0.45 * p.size_mm / 2.0), 0.0, 1.0)
         bvtv = rng.uniform(0.12, 0.22)
         net = _network(
             rng,
@@ -602,7 +605,7 @@ def _fill_stage(
         haze = rng.uniform(25.0, 70.0)
         exc += haze * _sigmoid(-d / 0.8)
         cover = _rim_cover(rng, grids, p.rim_completeness, p.size_mm)
-        rim = (d <= 0) & (d > -p.rim_thickness_mm) & cover
+        rim = inside & (depth <= p.rim_thickness_mm) & cover
         rim_hu = rng.uniform(400.0, 700.0)
         exc = np.where(rim, np.maximum(exc, rim_hu - _MUSCLE_HU), exc)
         p.extra["rim_hu"] = float(rim_hu)
@@ -616,7 +619,7 @@ def _fill_stage(
     stretch = [1.0, 1.0, 1.0]
     stretch[axis] = 1.6
     # trabeculae are densest under the cortex; the core holds more fatty marrow
-    periph = np.clip(1.0 + (d + t_c) / (0.35 * p.size_mm / 2.0), 0.0, 1.0)
+    periph = np.clip(1.0 - (depth - t_c) / (0.35 * p.size_mm / 2.0), 0.0, 1.0)
     net = _network(
         rng,
         shape,
@@ -628,13 +631,13 @@ def _fill_stage(
         stretch_zyx=(stretch[0], stretch[1], stretch[2]),
         density_scale=(0.75 + 0.3 * periph).astype(np.float32),
     )
-    inner = d <= -t_c
+    inner = depth > t_c
     p.trabecular_fraction = float(net[inner].mean()) if inner.any() else 0.0
     tb_hu = rng.uniform(750.0, 1150.0)
     marrow_hu = rng.uniform(-90.0, -20.0)
     value = np.where(net, tb_hu, marrow_hu).astype(np.float32)
     cover = _rim_cover(rng, grids, p.rim_completeness, p.size_mm)
-    cortex = (d > -t_c) & cover
+    cortex = inside & (depth <= t_c) & cover
     var = _bandpass(rng, shape, voxel_mm=voxel_mm, wavelength_mm=4.0, rel_bandwidth=0.6)
     value = np.where(cortex, p.density_hu * (1.0 + 0.04 * var), value).astype(np.float32)
     alpha = inside.astype(np.float32)
@@ -891,8 +894,6 @@ def build_lesion(
 
 
 def _surface_points(mask: np.ndarray, pts_mm: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    from scipy import ndimage as ndi
-
     inner = ndi.binary_erosion(mask)
     surf = mask & ~inner
     sel = surf[mask]
@@ -915,7 +916,7 @@ def build_distractor(
     s = anatomy.scale
     for _ in range(300):
         side = int(rng.integers(len(anatomy.sides)))
-        z0 = rng.uniform(placer.lo_mm[2] + 8.0, placer.hi_mm[2] - 8.0)
+        z0 = round(float(rng.uniform(placer.lo_mm[2] + 8.0, placer.hi_mm[2] - 8.0)), 1)
         vx, vy, _ = anatomy.vessel_point(side, z0)
         if kind == "phlebolith":
             diam = rng.uniform(2.0, 5.0)
@@ -934,7 +935,7 @@ def build_distractor(
                 )
             half = diam / 2.0 + 2 * h
         else:
-            length = rng.uniform(3.0, 8.0)
+            length = rng.uniform(3.0, 6.0)
             diam = length
             c = np.array([vx, vy, z0])
             half = anatomy.vessel_radius_mm() + 1.5 + length / 2.0
