@@ -252,6 +252,21 @@ def _worker_init() -> None:
     logging.getLogger("hostage").setLevel(logging.INFO)
 
 
+def _start_forkserver() -> Any:
+    """Start the fork server that imports hostage once and forks the workers.
+
+    Called before discovery, so that the server's imports overlap with it. A fork
+    server rather than plain ``fork``: the calling process may run threads (a
+    notebook, a Dask client), and forking a threaded process can deadlock.
+    """
+    from multiprocessing import forkserver
+
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["hostage.batch", "hostage.pipeline"])
+    forkserver.ensure_running()
+    return ctx
+
+
 def _kill_workers(executor: ProcessPoolExecutor) -> None:
     # The executor has no public "terminate now"; its process table is the only handle.
     for proc in list((getattr(executor, "_processes", None) or {}).values()):
@@ -274,8 +289,7 @@ def _run_local(
     exactly the studies that were running. Each suspect is then run alone: a
     study that kills its worker while alone is the cause beyond doubt.
     """
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["hostage.batch", "hostage.pipeline"])
+    ctx = _start_forkserver()
     max_crashes = config.batch.max_worker_crashes
     settings = config.to_dict()
     pending: deque[StudyTask] = deque(tasks)
@@ -790,6 +804,8 @@ def batch(
     outputs = check_outputs(config.batch.outputs if outputs is None else outputs)
     jobs = _check_jobs(jobs)
     client = _connect(scheduler, timeout_s=config.batch.scheduler_timeout_s) if scheduler else None
+    if client is None:
+        _start_forkserver()  # its imports overlap with discovery
     try:
         notes: list[str] = []
         tasks = _plan(paths, jobs=jobs, notes=notes)
