@@ -204,12 +204,21 @@ def texture_features(roi: FocusROI, *, config: FeatureConfig) -> dict[str, float
     dict of str to float
     """
     spacing = roi.spacing_zyx_mm
-    mask = roi.mask
+    # work on the focus's bounding box plus 2 voxels (the crop's margin is for other families)
+    nz = [
+        np.flatnonzero(roi.mask.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)
+    ]
+    box = tuple(
+        slice(max(0, int(n[0]) - 2), min(roi.mask.shape[ax], int(n[-1]) + 3))
+        for ax, n in enumerate(nz)
+    )
+    mask = roi.mask[box]
+    hu = roi.hu[box]
+    hu_smooth = roi.hu_smooth[box]
     with np.errstate(divide="raise", invalid="raise"):
         volume = float(mask.sum()) * roi.voxel_volume_mm3
         bone = mask & (
-            roi.hu_smooth
-            >= bone_threshold_hu(roi.hu_smooth[mask], floor_hu=config.texture_bone_min_hu)
+            hu_smooth >= bone_threshold_hu(hu_smooth[mask], floor_hu=config.texture_bone_min_hu)
         )
         marrow = mask & ~bone
         _, beta1 = connectivity(bone)
@@ -225,7 +234,7 @@ def texture_features(roi: FocusROI, *, config: FeatureConfig) -> dict[str, float
                     marrow, ndi.distance_transform_edt(~bone, sampling=spacing), spacing
                 )
         g = config.texture_grid_mm
-        hu_iso = _isotropic(roi.hu, spacing, g, order=1)
+        hu_iso = _isotropic(hu, spacing, g, order=1)
         mask_iso = _isotropic(mask.astype(np.uint8), spacing, g, order=0).astype(bool)
         levels = math.ceil((config.glcm_max_hu - config.glcm_min_hu) / config.texture_bin_width_hu)
         q = np.clip(
