@@ -400,77 +400,77 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'rim' in the amorphous score (log-odds per unit evidence)."
     )
     weight_rim_immature: float = param(
-        1.0, "Weight of evidence 'rim' in the immature score (log-odds per unit evidence)."
+        0.0, "Weight of evidence 'rim' in the immature score (log-odds per unit evidence)."
     )
     weight_rim_mature: float = param(
-        4.0, "Weight of evidence 'rim' in the mature score (log-odds per unit evidence)."
+        1.08, "Weight of evidence 'rim' in the mature score (log-odds per unit evidence)."
     )
     weight_trabecular_amorphous: float = param(
         0.0, "Weight of evidence 'trabecular' in the amorphous score (log-odds per unit evidence)."
     )
     weight_trabecular_immature: float = param(
-        1.0, "Weight of evidence 'trabecular' in the immature score (log-odds per unit evidence)."
+        0.0, "Weight of evidence 'trabecular' in the immature score (log-odds per unit evidence)."
     )
     weight_trabecular_mature: float = param(
-        2.0, "Weight of evidence 'trabecular' in the mature score (log-odds per unit evidence)."
+        0.0, "Weight of evidence 'trabecular' in the mature score (log-odds per unit evidence)."
     )
     weight_marrow_amorphous: float = param(
         0.0, "Weight of evidence 'marrow' in the amorphous score (log-odds per unit evidence)."
     )
     weight_marrow_immature: float = param(
-        0.5, "Weight of evidence 'marrow' in the immature score (log-odds per unit evidence)."
+        0.0, "Weight of evidence 'marrow' in the immature score (log-odds per unit evidence)."
     )
     weight_marrow_mature: float = param(
-        2.0, "Weight of evidence 'marrow' in the mature score (log-odds per unit evidence)."
+        0.0, "Weight of evidence 'marrow' in the mature score (log-odds per unit evidence)."
     )
     weight_margin_amorphous: float = param(
         0.0, "Weight of evidence 'margin' in the amorphous score (log-odds per unit evidence)."
     )
     weight_margin_immature: float = param(
-        1.0, "Weight of evidence 'margin' in the immature score (log-odds per unit evidence)."
+        0.0, "Weight of evidence 'margin' in the immature score (log-odds per unit evidence)."
     )
     weight_margin_mature: float = param(
-        2.5, "Weight of evidence 'margin' in the mature score (log-odds per unit evidence)."
+        1.94, "Weight of evidence 'margin' in the mature score (log-odds per unit evidence)."
     )
     weight_density_amorphous: float = param(
         0.0, "Weight of evidence 'density' in the amorphous score (log-odds per unit evidence)."
     )
     weight_density_immature: float = param(
-        1.0, "Weight of evidence 'density' in the immature score (log-odds per unit evidence)."
+        0.0, "Weight of evidence 'density' in the immature score (log-odds per unit evidence)."
     )
     weight_density_mature: float = param(
-        3.5, "Weight of evidence 'density' in the mature score (log-odds per unit evidence)."
+        3.68, "Weight of evidence 'density' in the mature score (log-odds per unit evidence)."
     )
     weight_outline_amorphous: float = param(
         0.0, "Weight of evidence 'outline' in the amorphous score (log-odds per unit evidence)."
     )
     weight_outline_immature: float = param(
-        2.0, "Weight of evidence 'outline' in the immature score (log-odds per unit evidence)."
+        2.52, "Weight of evidence 'outline' in the immature score (log-odds per unit evidence)."
     )
     weight_outline_mature: float = param(
-        1.5, "Weight of evidence 'outline' in the mature score (log-odds per unit evidence)."
+        2.52, "Weight of evidence 'outline' in the mature score (log-odds per unit evidence)."
     )
     weight_faint_rim_amorphous: float = param(
         0.0, "Weight of evidence 'faint_rim' in the amorphous score (log-odds per unit evidence)."
     )
     weight_faint_rim_immature: float = param(
-        2.0, "Weight of evidence 'faint_rim' in the immature score (log-odds per unit evidence)."
+        0.0, "Weight of evidence 'faint_rim' in the immature score (log-odds per unit evidence)."
     )
     weight_faint_rim_mature: float = param(
-        1.0, "Weight of evidence 'faint_rim' in the mature score (log-odds per unit evidence)."
+        0.13, "Weight of evidence 'faint_rim' in the mature score (log-odds per unit evidence)."
     )
     weight_uniform_amorphous: float = param(
-        0.0, "Weight of evidence 'uniform' in the amorphous score (log-odds per unit evidence)."
+        -0.16, "Weight of evidence 'uniform' in the amorphous score (log-odds per unit evidence)."
     )
     weight_uniform_immature: float = param(
-        2.0, "Weight of evidence 'uniform' in the immature score (log-odds per unit evidence)."
+        2.87, "Weight of evidence 'uniform' in the immature score (log-odds per unit evidence)."
     )
     weight_uniform_mature: float = param(
-        0.0, "Weight of evidence 'uniform' in the mature score (log-odds per unit evidence)."
+        -2.71, "Weight of evidence 'uniform' in the mature score (log-odds per unit evidence)."
     )
     bias_amorphous: float = param(0.0, "Baseline log-odds of the amorphous stage.")
-    bias_immature: float = param(-2.0, "Baseline log-odds of the immature stage.")
-    bias_mature: float = param(-7.0, "Baseline log-odds of the mature stage.")
+    bias_immature: float = param(-2.38, "Baseline log-odds of the immature stage.")
+    bias_mature: float = param(-2.16, "Baseline log-odds of the mature stage.")
     atypical_min_density: float = param(
         0.5,
         "Central-first mineralisation is flagged atypical only when the focus is this dense "

@@ -3,7 +3,10 @@
 The evidence ramps (``<term>_from``/``<term>_to``) stay as configured; only
 the weights ``weight_<term>_<stage>`` and baselines ``bias_<stage>`` are refit,
 by multinomial logistic regression with an L2 penalty on the weights
-(``scipy.optimize.minimize``, L-BFGS-B, analytic gradient). The accuracy is
+(``scipy.optimize.minimize``, L-BFGS-B, analytic gradient). The weights of a
+sign of maturity (every term but ``uniform``) are constrained to be ordinal,
+amorphous 0 <= immature <= mature, so that a refit can never learn that, say,
+a cortical rim speaks for an amorphous focus, and the reasons keep their meaning. The accuracy is
 estimated by stratified k-fold cross-validation before the final fit on all
 foci. Save the refit config with :func:`hostage.config.render_toml`.
 """
@@ -91,10 +94,47 @@ def _rows(features_table: Any) -> list[dict[str, float]]:
     return rows
 
 
+def _ordinal_mask() -> np.ndarray:
+    return np.array([t.ordinal for t in TERMS], dtype=bool)
+
+
 def _unpack(theta: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    w = theta[: 3 * k].reshape(3, k)
-    b = np.concatenate([[0.0], theta[3 * k :]])  # amorphous baseline fixed at 0
+    """Parameters -> weights (3, K) and biases (3,).
+
+    Ordinal terms (signs of maturity) are parametrised as steps ``d1, d2 >= 0``:
+    ``w = (0, d1, d1 + d2)`` for (amorphous, immature, mature), so more of the
+    sign never favours a less mature stage. Other terms have three free weights.
+    """
+    ordinal = _ordinal_mask()
+    w = np.zeros((3, k))
+    pos = 0
+    for j in range(k):
+        if ordinal[j]:
+            d1, d2 = theta[pos : pos + 2]
+            w[:, j] = (0.0, d1, d1 + d2)
+            pos += 2
+        else:
+            w[:, j] = theta[pos : pos + 3]
+            pos += 3
+    b = np.concatenate([[0.0], theta[pos : pos + 2]])  # amorphous baseline fixed at 0
     return w, b
+
+
+def _num_params(k: int) -> int:
+    ordinal = _ordinal_mask()
+    return int(2 * ordinal.sum() + 3 * (k - ordinal.sum()) + 2)
+
+
+def _grad_theta(gw: np.ndarray, gb: np.ndarray) -> np.ndarray:
+    """Chain rule from weight/bias gradients to the parameters of :func:`_unpack`."""
+    ordinal = _ordinal_mask()
+    out = []
+    for j in range(gw.shape[1]):
+        if ordinal[j]:
+            out += [gw[1, j] + gw[2, j], gw[2, j]]
+        else:
+            out += list(gw[:, j])
+    return np.concatenate([np.asarray(out, dtype=float), gb[1:]])
 
 
 def _train(e: np.ndarray, y: np.ndarray, *, l2: float, theta0: np.ndarray) -> np.ndarray:
@@ -110,10 +150,15 @@ def _train(e: np.ndarray, y: np.ndarray, *, l2: float, theta0: np.ndarray) -> np
         nll = -float((onehot * logp).sum()) / n + 0.5 * l2 * float((w**2).sum())
         d = (p - onehot) / n
         gw = d.T @ e + l2 * w
-        gb = d.sum(axis=0)[1:]
-        return nll, np.concatenate([gw.ravel(), gb])
+        gb = d.sum(axis=0)
+        return nll, _grad_theta(gw, gb)
 
-    res = optimize.minimize(loss, theta0, jac=True, method="L-BFGS-B")
+    ordinal = _ordinal_mask()
+    bounds: list[tuple[float | None, float | None]] = []
+    for j in range(k):
+        bounds += [(0.0, None)] * 2 if ordinal[j] else [(None, None)] * 3
+    bounds += [(None, None)] * 2
+    res = optimize.minimize(loss, theta0, jac=True, method="L-BFGS-B", bounds=bounds)
     return np.asarray(res.x, dtype=float)
 
 
@@ -189,7 +234,7 @@ def fit(
     y = np.array([STAGES.index(Stage(lab)) for lab in labels], dtype=int)
     e = evidence_matrix(rows, config=base)
     k = len(TERMS)
-    theta0 = np.zeros(3 * k + 2)
+    theta0 = np.zeros(_num_params(k))
 
     gen = np.random.default_rng(rng)
     fold = np.empty(len(y), dtype=int)

@@ -121,7 +121,7 @@ def _uniform(v: float, e: float) -> str:
         return f"a uniform mineral haze inside (co-occurrence homogeneity {v:.2f})"
     if e > 0.0:
         return f"moderately uniform inside (co-occurrence homogeneity {v:.2f})"
-    return f"heterogeneous, patchy inside (co-occurrence homogeneity {v:.2f})"
+    return f"heterogeneous inside, not a uniform haze (co-occurrence homogeneity {v:.2f})"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -143,6 +143,9 @@ class EvidenceTerm:
         ``describe(value, evidence) -> str``: the reason sentence.
     reliable_flag : str or None
         A boolean feature; when it is 0 the term is not measurable on this scan.
+    ordinal : bool
+        True for a sign of maturity: :func:`hostage.classify.fit` keeps its
+        weights ordered amorphous (0) <= immature <= mature.
     """
 
     name: str
@@ -151,6 +154,7 @@ class EvidenceTerm:
     sign: str
     describe: Callable[[float, float], str]
     reliable_flag: str | None = None
+    ordinal: bool = True
 
     @property
     def from_key(self) -> str:
@@ -225,6 +229,7 @@ TERMS: tuple[EvidenceTerm, ...] = (
         unit_suffix="",
         sign="a uniform osteoid haze rather than patchy, punctate specks",
         describe=_uniform,
+        ordinal=False,
     ),
 )
 
