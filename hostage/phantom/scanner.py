@@ -253,8 +253,10 @@ def render_volume(
                 if wu < 1e-6:
                     continue
                 acc += np.float32(wu) * plane(int(u))[0]
-            # bone truth: planes inside the voxel's own z extent
-            own = [pad + j * k + m for m in range(k)]
+            # bone truth: (up to 3) planes inside the voxel's own z extent
+            own = [
+                pad + j * k + int(m) for m in np.unique(np.round(np.linspace(0, k - 1, min(k, 3))))
+            ]
             bone_frac = np.mean([plane(u)[1] for u in own], axis=0)
             bone_out[j] = bone_frac >= 0.5
             if sigma > 0:

@@ -395,3 +395,42 @@ def test_random_mix_has_mixed_stages(phantom_factory):
         if n >= 2:
             assert len({les.stage for les in ph.truth.lesions}) >= 2
     assert stages == set(Stage)
+
+
+# ----------------------------------------------------------------------------- scanner and layouts
+def _mean_abs_diff(hu: np.ndarray, axis: int) -> float:
+    return float(np.abs(np.diff(np.asarray(hu, dtype=float), axis=axis)).mean())
+
+
+def test_thicker_slices_and_wider_psf_blur_more(phantom_factory):
+    kw = {"seed": 6, "shape_zyx": (16, 96, 96), "spacing_zyx_mm": (1.5, 1.0, 1.0), "noise_hu": 0.0}
+    thin = phantom_factory(slice_thickness_mm=1.5, psf_fwhm_mm=0.5, **kw)
+    thick = phantom_factory(slice_thickness_mm=4.5, psf_fwhm_mm=0.5, **kw)
+    wide = phantom_factory(slice_thickness_mm=1.5, psf_fwhm_mm=1.6, **kw)
+    assert _mean_abs_diff(thick.volume.hu, 0) < 0.8 * _mean_abs_diff(thin.volume.hu, 0)
+    assert _mean_abs_diff(wide.volume.hu, 2) < 0.9 * _mean_abs_diff(thin.volume.hu, 2)
+    # the truth does not depend on the scanner
+    assert np.array_equal(thin.lesion_labels, thick.lesion_labels)
+    assert np.array_equal(thin.bone_mask, wide.bone_mask)
+    assert thick.truth.scanner.slice_thickness_mm == 4.5
+
+
+def test_pelvis_layout_has_both_hips(phantom_factory):
+    ph = phantom_factory(
+        seed=1,
+        shape_zyx=(12, 384, 384),
+        spacing_zyx_mm=(6.0, 1.0, 1.0),
+        slice_thickness_mm=1.0,
+        lesions=0,
+        noise_hu=0.0,
+    )
+    assert ph.truth.layout == "pelvis"
+    bone = ph.bone_mask
+    left, right = bone[:, :, 192:].sum(), bone[:, :, :192].sum()
+    assert left > 1000 and right > 1000
+    assert 0.6 < left / right < 1.6  # two similar hips
+    hu = np.asarray(ph.volume.hu)
+    assert np.all(hu[:, :4, :4] == -1000)  # air around the patient
+    # the patient lies on the table: the lowest body rows touch it
+    body_rows = np.nonzero((hu[:, :, 150:234] > -300).any(axis=(0, 2)))[0]
+    assert body_rows.max() > 300
