@@ -96,6 +96,12 @@ class Segmentation:
     metal_points_zyx_mm: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
 
 
+def _upsample2(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Upsample a mask made on every other block back to the coarse grid `shape`."""
+    out = mask.repeat(2, axis=0).repeat(2, axis=1).repeat(2, axis=2)
+    return out[: shape[0], : shape[1], : shape[2]]
+
+
 def _surface_points(mask: np.ndarray, grid: CoarseGrid) -> np.ndarray:
     if not mask.any():
         return np.zeros((0, 3))
@@ -142,7 +148,12 @@ def segment(volume: Volume, *, config: SegmentConfig) -> Segmentation:
     warnings: list[str] = []
     cmean = grid.block_mean(hu)
     cmax = grid.block_max(hu)
-    body = body_mask_coarse(cmean, body_min_hu=config.body_min_hu)
+    # the body is a large-scale shape: find it on every other block, then upsample
+    half_grid = tuple(2 * c for c in cs)
+    body2 = body_mask_coarse(cmean[::2, ::2, ::2], body_min_hu=config.body_min_hu)
+    inner2 = box_erode(body2, mm_to_half(config.body_margin_mm, half_grid))  # type: ignore[arg-type]
+    body = _upsample2(body2, cmean.shape)
+    inner_body = _upsample2(inner2, cmean.shape)
     metal = metal_mask_coarse(
         cmax,
         grid=grid,
@@ -183,7 +194,6 @@ def segment(volume: Volume, *, config: SegmentConfig) -> Segmentation:
     )
     warnings += ref_warnings
     # foci lie in muscle, under skin and subcutaneous fat (and off the table)
-    inner_body = box_erode(body, mm_to_half(config.body_margin_mm, cs))
     candidates = inner_body & ~native & ~metal_zone
     noise = ref_values["noise_hu"] if np.isfinite(ref_values["noise_hu"]) else 20.0
     found = find_foci(

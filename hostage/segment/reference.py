@@ -158,7 +158,14 @@ def measure_reference(
     warnings : list of str
     """
     warnings: list[str] = []
-    inner = box_erode(body, (2, 2, 2), border_value=False) & ~box_dilate(native, (2, 2, 2))
+    inner = body.copy()
+    if native.any():
+        nz = [
+            np.flatnonzero(native.any(axis=tuple(a for a in range(3) if a != ax)))
+            for ax in range(3)
+        ]
+        box = tuple(slice(max(0, int(n[0]) - 2), int(n[-1]) + 3) for n in nz)
+        inner[box] &= ~box_dilate(native[box], (2, 2, 2))
     vals = block_mean_hu[inner]
     musc = vals[(vals >= -20) & (vals <= 120)]
     fat = vals[(vals >= -200) & (vals <= -40)]
