@@ -34,16 +34,17 @@ import multiprocessing
 import os
 import signal
 import sys
-import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from ._batchlog import capture_logs, log_to_file
+from ._progress import Progress
 from ._version import __version__
 from .config import Config
 from .enums import Status
@@ -63,7 +64,6 @@ CRASH_TEST_ENV = "HOSTAGE_TEST_CRASH_STUDY"
 _CRASH_EXIT_CODE = 86
 
 LOG_NAME = "hostage.log"
-_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 # --------------------------------------------------------------------------- per study
@@ -115,31 +115,6 @@ class StudyOutcome:
     log: tuple[tuple[str, int, str], ...] = ()
     elapsed_s: float = 0.0
     cpu_s: float = 0.0
-
-
-class _Capture(logging.Handler):
-    """Collect the records of this thread (Dask runs studies in threads of one worker)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.NOTSET)
-        self.thread = threading.get_ident()
-        self.records: list[tuple[str, int, str]] = []
-        self.setFormatter(logging.Formatter("%(message)s"))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.thread == self.thread:
-            self.records.append((record.name, record.levelno, self.format(record)))
-
-
-@contextlib.contextmanager
-def _capture_logs() -> Iterator[_Capture]:
-    handler = _Capture()
-    root = logging.getLogger("hostage")
-    root.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        root.removeHandler(handler)
 
 
 def _write_error(
@@ -200,7 +175,7 @@ def run_study(
 
     t0, c0 = time.perf_counter(), time.process_time()
     out = Path(out)
-    with _capture_logs() as captured:
+    with capture_logs() as captured:
         if task.crash_for_test:
             os._exit(_CRASH_EXIT_CODE)  # test hook, see CRASH_TEST_ENV
         _clear_study_folder(out / task.study_key)
@@ -447,150 +422,6 @@ def _run_dask(
 
 
 # --------------------------------------------------------------------------- progress
-class Progress:
-    """Studies done / failed / rate / ETA: a bar on a terminal, else one line per study.
-
-    Parameters
-    ----------
-    total : int
-        Studies to stage in this run (resumed ones excluded).
-    mode : {"bar", "lines", "none"}
-    stream : file, optional
-        Where to write; ``sys.stderr`` by default.
-    """
-
-    def __init__(self, total: int, *, mode: str, stream: IO[str] | None = None) -> None:
-        self.total = total
-        self.mode = mode
-        self.stream = sys.stderr if stream is None else stream
-        self.done = 0
-        self.failed = 0
-        self.t0 = time.monotonic()
-        self._last_draw = 0.0
-        self._cleared = False
-
-    def text(self, now: float | None = None) -> str:
-        """Return the status text: ``12/100 done, 1 failed, 0.80 studies/s, ETA 1m50s``."""
-        now = time.monotonic() if now is None else now
-        elapsed = max(now - self.t0, 1e-9)
-        rate = self.done / elapsed
-        eta = "?" if self.done == 0 else _fmt_s((self.total - self.done) / rate)
-        return (
-            f"{self.done}/{self.total} done, {self.failed} failed, {rate:.2f} studies/s, ETA {eta}"
-        )
-
-    def update(self, result: StudyResult, *, elapsed_s: float) -> None:
-        """Count one finished study and show it."""
-        self.done += 1
-        self.failed += result.status is Status.ERROR
-        if self.mode == "lines":
-            what = (
-                f"error: {result.error}"
-                if result.status is Status.ERROR
-                else f"ok, {len(result.foci)} foci, "
-                f"{'-' if result.resection is None else result.resection.status.value}"
-            )
-            print(
-                f"[{self.done}/{self.total}] {result.study_key}: {what} ({elapsed_s:.1f} s)",
-                file=self.stream,
-                flush=True,
-            )
-        elif self.mode == "bar":
-            now = time.monotonic()
-            if now - self._last_draw >= 0.1 or self.done == self.total or self._cleared:
-                self._cleared = False
-                self._last_draw = now
-                width = 24
-                filled = width * self.done // max(self.total, 1)
-                bar = "#" * filled + "." * (width - filled)
-                self.stream.write(f"\r\x1b[K[{bar}] {self.text(now)}")
-                self.stream.flush()
-
-    def clear(self) -> None:
-        """Erase the bar's line, so that a log line can be printed in its place."""
-        if self.mode == "bar":
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
-            self._cleared = True
-
-    def close(self) -> None:
-        """End the bar's line."""
-        if self.mode == "bar":
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-def _fmt_s(seconds: float) -> str:
-    """Format a duration.
-
-    Examples
-    --------
-    >>> _fmt_s(42.4), _fmt_s(130), _fmt_s(7300)
-    ('42s', '2m10s', '2h01m')
-    """
-    s = round(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m"
-
-
-# --------------------------------------------------------------------------- logging
-class _MinLevel(logging.Filter):
-    def __init__(self, level: int) -> None:
-        super().__init__()
-        self.level = level
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= self.level
-
-
-class _ToRoot(logging.Handler):
-    """Forward records to the root logger's handlers (what propagation would do)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        logging.getLogger().handle(record)
-
-
-@contextlib.contextmanager
-def _log_to_file(path: Path) -> Iterator[None]:
-    """Append INFO and above of the ``hostage`` loggers to `path` for the batch.
-
-    Whatever already receives hostage's records (the CLI's stderr handler, the
-    root logger's handlers) keeps receiving exactly the levels it received before.
-    """
-    lg = logging.getLogger("hostage")
-    saved_level, saved_propagate = lg.level, lg.propagate
-    effective = lg.getEffectiveLevel()
-    gate = _MinLevel(effective)
-    others = list(lg.handlers)
-    for h in others:
-        h.addFilter(gate)
-    forward = None
-    if lg.propagate:
-        forward = _ToRoot()
-        forward.addFilter(gate)
-        lg.addHandler(forward)
-        lg.propagate = False
-    fh = logging.FileHandler(path, mode="a", encoding="utf-8")
-    fh.setLevel(logging.INFO)
-    fh.setFormatter(logging.Formatter(_LOG_FORMAT))
-    lg.addHandler(fh)
-    lg.setLevel(min(effective, logging.INFO))
-    try:
-        yield
-    finally:
-        lg.removeHandler(fh)
-        fh.close()
-        if forward is not None:
-            lg.removeHandler(forward)
-        for h in others:
-            h.removeFilter(gate)
-        lg.setLevel(saved_level)
-        lg.propagate = saved_propagate
-
-
 # --------------------------------------------------------------------------- planning
 def _check_inputs(inputs: Sequence[str | Path] | str | Path) -> list[Path]:
     if isinstance(inputs, (str, Path)):
@@ -810,7 +641,7 @@ def batch(
         notes: list[str] = []
         tasks = _plan(paths, jobs=jobs, notes=notes)
         out.mkdir(parents=True, exist_ok=True)
-        with _log_to_file(out / LOG_NAME):
+        with log_to_file(out / LOG_NAME):
             for note in notes:
                 logger.info("%s", note)
             return _batch(

@@ -26,13 +26,13 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 import hostage
+from hostage._progress import fmt_duration
 from hostage.batch import (
     CRASH_TEST_ENV,
     Progress,
     StudyTask,
     _check_inputs,
     _check_jobs,
-    _fmt_s,
     run_study,
 )
 from hostage.cli import main
@@ -554,4 +554,4 @@ def test_progress_bar_and_lines():
     p.update(ok, elapsed_s=1.0)
     p.close()
     assert silent.getvalue() == ""
-    assert (_fmt_s(59.4), _fmt_s(61), _fmt_s(3600)) == ("59s", "1m01s", "1h00m")
+    assert (fmt_duration(59.4), fmt_duration(61), fmt_duration(3600)) == ("59s", "1m01s", "1h00m")
