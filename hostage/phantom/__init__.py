@@ -331,16 +331,22 @@ def make_phantom(
             built_lesions.append((i, b))
     built_lesions.sort(key=lambda t: t[0])
 
+    explicit_distractors = num_distractors is not None
     if num_distractors is None:
         num_distractors = int(misc_rng.integers(1, 5))
     built_distractors: list[Built] = []
     for _ in range(num_distractors):
         kind = str(misc_rng.choice(DISTRACTOR_KINDS))
         b = build_distractor(kind, misc_rng, anatomy=anatomy, placer=placer, spacing_zyx_mm=spacing)
+        if b is None and kind != "phlebolith":  # no room on the artery: a phlebolith instead
+            b = build_distractor(
+                "phlebolith", misc_rng, anatomy=anatomy, placer=placer, spacing_zyx_mm=spacing
+            )
         if b is not None:
             built_distractors.append(b)
     if len(built_distractors) < num_distractors:
-        logger.warning(
+        logger.log(
+            logging.WARNING if explicit_distractors else logging.DEBUG,
             "placed %d of %d look-alikes (no free room near the vessels)",
             len(built_distractors),
             num_distractors,

@@ -116,7 +116,7 @@ class Anatomy:
         self._fat_wobble = fat_wobble
         self._plane_wobble = plane_wobble
         self.bladder = bladder
-        self._vessel_cache: dict[tuple[int, float], tuple[float, float]] = {}
+        self._vessel_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.sacrum = sacrum
 
     # ------------------------------------------------------------------ geometry
@@ -492,23 +492,36 @@ class Anatomy:
         return np.maximum(d, y - self.table_top_mm(x)).astype(np.float32)
 
     def _vessel_xy(self, side: _Side, z_mm: float) -> tuple[float, float]:
-        key = (id(side), round(float(z_mm), 2))
-        cached = self._vessel_cache.get(key)
-        if cached is None:
-            cached = self._vessel_cache[key] = self._vessel_xy_uncached(side, z_mm)
-        return cached
+        key = id(side)
+        path = self._vessel_cache.get(key)
+        if path is None:
+            path = self._vessel_cache[key] = self._vessel_path(side)
+        zs, xs, ys = path
+        return float(np.interp(z_mm, zs, xs)), float(np.interp(z_mm, zs, ys))
 
-    def _vessel_xy_uncached(self, side: _Side, z_mm: float) -> tuple[float, float]:
-        # anteromedial in the thigh, at about 60 % of the way from the centre to the skin
-        cx, cy, rx, ry = self._thigh_frame(side, z_mm)
-        x, y = float(cx - side.sign * 0.42 * rx), float(cy - 0.45 * ry)
-        # in front of the hip joint the vessels lie anterior to the iliopsoas, clear of bone
+    def _vessel_path(self, side: _Side) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Femoral vessel centre (x, y) in mm on a 1 mm grid of heights."""
+        zs = np.arange(-900.0, 400.0, 2.0)
+        cx, cy, rx, ry = self._thigh_frame(side, zs)
         clear = 6.0 + 10.0 * self.scale
-        for _ in range(10):
-            if float(self.bone_sdf(x, y, z_mm)) >= clear:
-                break
-            y -= 0.2 * clear
-        return x, y
+        # anteromedial in the thigh, about 60 % of the way from the centre to the skin; where
+        # bone is too close (in front of the hip joint), the nearest position that is clear
+        # of bone and still well inside the muscle
+        best_x = np.asarray(cx - side.sign * 0.42 * rx, float)
+        best_y = np.asarray(cy - 0.45 * ry, float)
+        found = np.zeros(zs.shape, bool)
+        for frac in (0.62, 0.72, 0.52, 0.8):
+            for ang in (45.0, 60.0, 30.0, 75.0, 15.0, 90.0):
+                t = np.deg2rad(ang)
+                x = cx - side.sign * frac * rx * np.cos(t)
+                y = cy - frac * ry * np.sin(t)
+                b = self.bone_sdf(x, y, zs)
+                m = self.muscle_sdf(x, y, zs, bone_sdf_mm=b)
+                ok = (b >= clear) & (m <= -8.0 * self.scale - 4.0) & ~found
+                best_x = np.where(ok, x, best_x)
+                best_y = np.where(ok, y, best_y)
+                found |= ok
+        return zs, best_x, best_y
 
     def vessel_point(self, side_index: int, z_mm: float) -> tuple[float, float, float]:
         """Centre (x, y, z) mm of the femoral artery of one side at height `z_mm`."""

@@ -745,7 +745,7 @@ class Placer:
         c0, spread = anat.site_centre(site, side_index)
         score = np.linalg.norm(cand - c0, axis=1) + rng.normal(0.0, spread + 5.0, len(cand))
         order = np.argsort(score)
-        for i in order[:tries]:
+        for i in order[: tries // 2 if attached else tries]:
             c = cand[i]
             if attached:
                 c = _slide_to_bone(anat, c, pts)
@@ -758,18 +758,15 @@ class Placer:
 
 def _slide_to_bone(anat: Anatomy, c: np.ndarray, pts: np.ndarray) -> np.ndarray | None:
     """Move `c` along the bone-distance gradient so the cloud just touches the bone."""
-    for _ in range(4):
-        e = 0.5
-        d0 = float(anat.bone_sdf(c[0], c[1], c[2]))
+    e = 0.5
+    probe = np.array([[0.0, 0.0, 0.0], [e, 0.0, 0.0], [0.0, e, 0.0], [0.0, 0.0, e]])
+    for _ in range(3):
+        q = c[None, :] + probe
+        v = anat.bone_sdf(q[:, 0], q[:, 1], q[:, 2])
+        d0 = float(v[0])
         if d0 > 200:
             return None
-        g = np.array(
-            [
-                float(anat.bone_sdf(c[0] + e, c[1], c[2])) - d0,
-                float(anat.bone_sdf(c[0], c[1] + e, c[2])) - d0,
-                float(anat.bone_sdf(c[0], c[1], c[2] + e)) - d0,
-            ]
-        )
+        g = v[1:] - d0
         n = np.linalg.norm(g)
         if n < 1e-6:
             return None
@@ -914,7 +911,7 @@ def build_distractor(
     """Build a phlebolith or a vascular calcification near the femoral/pelvic vessels."""
     h = float(np.clip(min(spacing_zyx_mm) / 3.0, 0.15, 0.3))
     s = anatomy.scale
-    for _ in range(300):
+    for attempt in range(300):
         side = int(rng.integers(len(anatomy.sides)))
         z0 = round(float(rng.uniform(placer.lo_mm[2] + 8.0, placer.hi_mm[2] - 8.0)), 1)
         vx, vy, _ = anatomy.vessel_point(side, z0)
@@ -929,10 +926,14 @@ def build_distractor(
                         z0,
                     ]
                 )
-            else:
+            elif attempt < 150:
                 c = np.array([vx - anatomy.sides[side].sign * 8.5 * s, vy, z0]) + rng.normal(
                     0, 2.0, 3
                 )
+            else:  # in a small intramuscular vein anywhere
+                c = placer.lo_mm + (placer.hi_mm - placer.lo_mm) * rng.random(3)
+                if float(anatomy.muscle_sdf(*c)) > -3.0:
+                    continue
             half = diam / 2.0 + 2 * h
         else:
             length = rng.uniform(3.0, 6.0)
