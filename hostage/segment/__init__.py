@@ -105,8 +105,16 @@ def _upsample2(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 def _surface_points(mask: np.ndarray, grid: CoarseGrid) -> np.ndarray:
     if not mask.any():
         return np.zeros((0, 3))
-    surf = mask & ~box_erode(mask, (1, 1, 1))
-    return grid.centres_mm(np.argwhere(surf))
+    box = _bbox(mask)
+    surf = mask[box] & ~box_erode(mask[box], (1, 1, 1))
+    return grid.centres_mm(np.argwhere(surf) + np.array([s.start for s in box]))
+
+
+def _bbox(mask: np.ndarray) -> tuple[slice, slice, slice]:
+    nz = [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
+    # one block of margin, so the box's edge is not mistaken for more bone
+    z, y, x = (slice(max(0, int(n[0]) - 1), int(n[-1]) + 2) for n in nz)
+    return (z, y, x)
 
 
 def segment(volume: Volume, *, config: SegmentConfig) -> Segmentation:

@@ -21,7 +21,11 @@ def _even_subsample(idx: np.ndarray, n: int) -> np.ndarray:
 
 
 def _native_surface(native: np.ndarray) -> np.ndarray:
-    return native & ~box_erode(native, (1, 1, 1))
+    nz = [np.flatnonzero(native.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
+    box = tuple(slice(max(0, int(n[0]) - 1), int(n[-1]) + 2) for n in nz)
+    out = np.zeros_like(native)
+    out[box] = native[box] & ~box_erode(native[box], (1, 1, 1))
+    return out
 
 
 def _outward_normals(
