@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -172,6 +173,10 @@ BAD = (
 )
 
 
+#: What each bad study's error message must say (truncated file, MR series, gap, junk).
+BAD_REASONS = ("truncated", r"\bMR\b.*not CT", "missing", "no DICOM")
+
+
 def _good(studies: dict[str, Path]) -> list[str]:
     return sorted(k for k in studies if k not in BAD)
 
@@ -197,10 +202,11 @@ def test_mixed_batch_gives_expected_statuses_and_exit_1(studies, tmp_path, capsy
         assert results[key]["study"]["shape_zyx"] == (
             [12, 48, 48] if key in (*SMALL, NIFTI) else [24, 128, 128]
         )
-    for key in BAD:
+    for key, reason in zip(BAD, BAD_REASONS, strict=True):
         assert results[key]["status"] == "error"
         # Bad input is explained by the loader (InputError), never an unexpected crash.
         assert not results[key]["error"].startswith("unexpected"), results[key]["error"]
+        assert re.search(reason, results[key]["error"], re.I), results[key]["error"]
     assert results["1.2.826.0.1.3680043.99.11"]["study"]["study_instance_uid"] == (
         "1.2.826.0.1.3680043.99.11"
     )
