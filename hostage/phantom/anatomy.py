@@ -167,16 +167,16 @@ class Anatomy:
             ds = self._thigh_sdf(side, x, y, z)
             d = ds if d is None else np.minimum(d, ds)
         if self.pelvis_ellipse is not None:
-            cx, cy, rx, ry = self.pelvis_ellipse
+            cx, cy, _, _ = self.pelvis_ellipse
             zz = np.asarray(z, float)
-            # the pelvis outline fades into the two thighs below the crotch
-            f = np.clip((zz + 75.0 * self.scale) / (45.0 * self.scale), 0.0, 1.0)
-            f = np.sqrt(f) + 1e-6
-            u = (x - cx) / (rx * f)
-            v = (y - cy) / (ry * (0.6 + 0.4 * f))
-            dp = (np.sqrt(u * u + v * v) - 1.0) * ry * f
-            dp = np.where(f > 1e-3, dp, 1e3)
-            d = np.minimum(d, dp) if d is not None else dp
+            # below the hips the pelvis outline narrows into a perineal bridge between the
+            # thighs and then merges into them (smooth union, no floating pieces)
+            rxf, ryf = self._pelvis_radii(zz)
+            u = (x - cx) / rxf
+            v = (y - cy) / ryf
+            dp = (np.sqrt(u * u + v * v) - 1.0) * np.minimum(rxf, ryf)
+            dp = np.where(ryf > 2.0, dp, 1e3)
+            d = dp if d is None else _smin(d, dp, 12.0 * self.scale)
         assert d is not None
         return d
 
@@ -205,6 +205,26 @@ class Anatomy:
                 deepest = max(deepest, float(ys[rows[-1], 0]))
         self.table_y_mm = deepest - press_mm
 
+    def _cavity_sdf(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Signed distance (mm, approximate) to the pelvic cavity (fat, bladder); +inf if none."""
+        if self.pelvis_ellipse is None:
+            return np.full(np.broadcast_shapes(np.shape(x), np.shape(y), np.shape(z)), np.inf)
+        pcx, pcy, _, _ = self.pelvis_ellipse
+        s = self.scale
+        u = (x - pcx) / (55 * s)
+        v = (y - pcy + 5 * s) / (50 * s)
+        d = (np.sqrt(u * u + v * v) - 1.0) * 50 * s
+        return np.where(np.asarray(z) > -25.0 * s, d, np.inf)
+
+    def _pelvis_radii(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Semi-axes (x, y) in mm of the pelvis outline at height z (pelvis layout)."""
+        assert self.pelvis_ellipse is not None
+        _, _, rx, ry = self.pelvis_ellipse
+        s = self.scale
+        f = np.clip((z + 60.0 * s) / (40.0 * s), 0.0, 1.0)  # 1 above the hips, 0 at the crotch
+        g = np.clip((z + 95.0 * s) / (35.0 * s), 0.0, 1.0)  # the bridge thins away below
+        return rx * (0.75 + 0.25 * f), np.maximum(ry * (0.4 + 0.6 * f) * g, 1e-3)
+
     def fat_thickness_mm(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
         """Subcutaneous fat thickness (mm) at the skin point nearest (x, y, z)."""
         base = np.mean([sd.fat_mm for sd in self.sides])
@@ -215,7 +235,8 @@ class Anatomy:
     ) -> np.ndarray:
         """Signed distance (mm, approximate) to the deep fascia: negative inside muscle."""
         body = self.body_sdf(x, y, z, bone_sdf_mm=bone_sdf_mm)
-        return body + self.fat_thickness_mm(x, y, z)
+        # the pelvic cavity holds fat and the bladder, not muscle
+        return np.maximum(body + self.fat_thickness_mm(x, y, z), -self._cavity_sdf(x, y, z))
 
     def _bone_parts(self) -> tuple[tuple[BonePart, ...], ...]:
         groups: list[tuple[BonePart, ...]] = []
@@ -362,12 +383,9 @@ class Anatomy:
             cw = _intersect(window(pcx - 57 * s, pcx + 57 * s, pcy - 57 * s, pcy + 47 * s), bw)
             if cw is not None:
                 x, y = coords(cw)
-                dcav = (
-                    np.sqrt(((x - pcx) / (55 * s)) ** 2 + ((y - pcy + 5 * s) / (50 * s)) ** 2) - 1.0
-                )
                 paint(
                     cw,
-                    coverage(dcav * 50 * s, voxel_mm=voxel_mm),
+                    coverage(self._cavity_sdf(x, y, np.float32(z)), voxel_mm=voxel_mm),
                     self.fat_hu + 8.0 * tex[_rel(cw, bw)],
                 )
                 if self.bladder is not None:
@@ -434,11 +452,9 @@ class Anatomy:
             cx, cy, rx, ry = self._thigh_frame(side, z)
             boxes.append((float(cx - rx), float(cx + rx), float(cy - ry), float(cy + ry)))
         if self.pelvis_ellipse is not None:
-            pcx, pcy, prx, pry = self.pelvis_ellipse
-            f = float(np.sqrt(np.clip((z + 75.0 * self.scale) / (45.0 * self.scale), 0.0, 1.0)))
-            if f > 1e-3:
-                pry_f = pry * (0.6 + 0.4 * f)
-                boxes.append((pcx - prx * f, pcx + prx * f, pcy - pry_f, pcy + pry_f))
+            pcx, pcy, _, _ = self.pelvis_ellipse
+            rxf, ryf = (float(v) for v in self._pelvis_radii(np.asarray(z, float)))
+            boxes.append((pcx - rxf, pcx + rxf, pcy - ryf, pcy + ryf))
         m = 10.0 * self.scale
         for group in self._bone_parts():
             for p in group:
@@ -549,6 +565,12 @@ class Anatomy:
         if site == "vastus":
             return np.array([cx + sg * 24.0 * s, cy - 26.0 * s, z - 20 * s]), 24.0 * s
         raise ValueError(f"unknown HO site {site!r}; choose one of {SITES}")
+
+
+def _smin(a: np.ndarray, b: np.ndarray, k: float) -> np.ndarray:
+    """Smooth minimum of two signed distances (blend width k mm)."""
+    h = np.clip(0.5 + 0.5 * (b - a) / k, 0.0, 1.0)
+    return b + (a - b) * h - k * h * (1.0 - h)
 
 
 def _rel(inner: tuple[slice, slice], outer: tuple[slice, slice]) -> tuple[slice, slice]:
