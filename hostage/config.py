@@ -388,6 +388,14 @@ class ClassifyConfig:
         0.4,
         "Evidence 'faint_rim' reaches 1 at this value (linear in between, clipped to 0-1).",
     )
+    zonal_from: float = param(
+        0.7,
+        "Evidence 'zonal' is 0 at this value of zonal_periphery_center_ratio (dense-mineral level of the outer third of the depth / inner third).",
+    )
+    zonal_to: float = param(
+        1.3,
+        "Evidence 'zonal' reaches 1 at this value (linear in between, clipped to 0-1).",
+    )
     uniform_from: float = param(
         0.3,
         "Evidence 'uniform' is 0 at this value of texture_glcm_homogeneity (3-D co-occurrence homogeneity inside the focus).",
@@ -403,7 +411,7 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'rim' in the immature score (log-odds per unit evidence)."
     )
     weight_rim_mature: float = param(
-        1.08, "Weight of evidence 'rim' in the mature score (log-odds per unit evidence)."
+        1.06, "Weight of evidence 'rim' in the mature score (log-odds per unit evidence)."
     )
     weight_trabecular_amorphous: float = param(
         0.0, "Weight of evidence 'trabecular' in the amorphous score (log-odds per unit evidence)."
@@ -430,7 +438,7 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'margin' in the immature score (log-odds per unit evidence)."
     )
     weight_margin_mature: float = param(
-        1.94, "Weight of evidence 'margin' in the mature score (log-odds per unit evidence)."
+        2.0, "Weight of evidence 'margin' in the mature score (log-odds per unit evidence)."
     )
     weight_density_amorphous: float = param(
         0.0, "Weight of evidence 'density' in the amorphous score (log-odds per unit evidence)."
@@ -439,16 +447,16 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'density' in the immature score (log-odds per unit evidence)."
     )
     weight_density_mature: float = param(
-        3.68, "Weight of evidence 'density' in the mature score (log-odds per unit evidence)."
+        3.01, "Weight of evidence 'density' in the mature score (log-odds per unit evidence)."
     )
     weight_outline_amorphous: float = param(
         0.0, "Weight of evidence 'outline' in the amorphous score (log-odds per unit evidence)."
     )
     weight_outline_immature: float = param(
-        2.52, "Weight of evidence 'outline' in the immature score (log-odds per unit evidence)."
+        2.3, "Weight of evidence 'outline' in the immature score (log-odds per unit evidence)."
     )
     weight_outline_mature: float = param(
-        2.52, "Weight of evidence 'outline' in the mature score (log-odds per unit evidence)."
+        2.3, "Weight of evidence 'outline' in the mature score (log-odds per unit evidence)."
     )
     weight_faint_rim_amorphous: float = param(
         0.0, "Weight of evidence 'faint_rim' in the amorphous score (log-odds per unit evidence)."
@@ -457,20 +465,29 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'faint_rim' in the immature score (log-odds per unit evidence)."
     )
     weight_faint_rim_mature: float = param(
-        0.13, "Weight of evidence 'faint_rim' in the mature score (log-odds per unit evidence)."
+        0.08, "Weight of evidence 'faint_rim' in the mature score (log-odds per unit evidence)."
+    )
+    weight_zonal_amorphous: float = param(
+        0.0, "Weight of evidence 'zonal' in the amorphous score (log-odds per unit evidence)."
+    )
+    weight_zonal_immature: float = param(
+        2.73, "Weight of evidence 'zonal' in the immature score (log-odds per unit evidence)."
+    )
+    weight_zonal_mature: float = param(
+        2.89, "Weight of evidence 'zonal' in the mature score (log-odds per unit evidence)."
     )
     weight_uniform_amorphous: float = param(
-        -0.16, "Weight of evidence 'uniform' in the amorphous score (log-odds per unit evidence)."
+        -0.11, "Weight of evidence 'uniform' in the amorphous score (log-odds per unit evidence)."
     )
     weight_uniform_immature: float = param(
-        2.87, "Weight of evidence 'uniform' in the immature score (log-odds per unit evidence)."
+        2.56, "Weight of evidence 'uniform' in the immature score (log-odds per unit evidence)."
     )
     weight_uniform_mature: float = param(
-        -2.71, "Weight of evidence 'uniform' in the mature score (log-odds per unit evidence)."
+        -2.44, "Weight of evidence 'uniform' in the mature score (log-odds per unit evidence)."
     )
     bias_amorphous: float = param(0.0, "Baseline log-odds of the amorphous stage.")
-    bias_immature: float = param(-2.38, "Baseline log-odds of the immature stage.")
-    bias_mature: float = param(-2.16, "Baseline log-odds of the mature stage.")
+    bias_immature: float = param(-2.92, "Baseline log-odds of the immature stage.")
+    bias_mature: float = param(-2.96, "Baseline log-odds of the mature stage.")
     atypical_min_density: float = param(
         0.5,
         "Central-first mineralisation is flagged atypical only when the focus is this dense "

@@ -116,6 +116,14 @@ def _faint_rim(v: float, e: float) -> str:
     return f"no rim at all, not even a faint one ({_pct(v)} of the surface)"
 
 
+def _zonal(v: float, e: float) -> str:
+    if e >= 0.67:
+        return f"peripheral (zonal) mineralisation, periphery/centre ratio {v:.2f}"
+    if e > 0.0:
+        return f"slightly peripheral mineralisation, periphery/centre ratio {v:.2f}"
+    return f"no peripheral (zonal) mineralisation, periphery/centre ratio {v:.2f}"
+
+
 def _uniform(v: float, e: float) -> str:
     if e >= 0.67:
         return f"a uniform mineral haze inside (co-occurrence homogeneity {v:.2f})"
@@ -222,6 +230,13 @@ TERMS: tuple[EvidenceTerm, ...] = (
         unit_suffix="",
         sign="a partial, faint rim (peripheral mineralisation beginning)",
         describe=_faint_rim,
+    ),
+    EvidenceTerm(
+        name="zonal",
+        feature="zonal_periphery_center_ratio",
+        unit_suffix="",
+        sign="zonal mineralisation from the periphery inwards",
+        describe=_zonal,
     ),
     EvidenceTerm(
         name="uniform",
@@ -394,13 +409,6 @@ def score_focus(values: Mapping[str, float], *, config: ClassifyConfig) -> Focus
 def _context_reasons(values: Mapping[str, float], *, atypical: bool) -> list[str]:
     """Facts reported for context that do not enter the score (zonal pattern, relation to bone)."""
     out = []
-    ratio = float(values.get("zonal_periphery_center_ratio", math.nan))
-    if atypical:
-        pass  # said first, with the warning
-    elif math.isfinite(ratio) and ratio > 1.05:
-        out.append(f"peripheral (zonal) mineralisation, periphery/centre ratio {ratio:.2f}")
-    elif math.isfinite(ratio):
-        out.append(f"no peripheral predominance, periphery/centre ratio {ratio:.2f}")
     attached = float(values.get("bone_attached", math.nan))
     dist = float(values.get("bone_distance_mm", math.nan))
     if math.isfinite(attached) and attached >= 0.5:

@@ -168,7 +168,7 @@ def test_a_faint_cloud_denser_in_its_middle_is_not_atypical():
     faint = {**AMORPHOUS, "zonal_central_first": 1.0, "zonal_periphery_center_ratio": 0.6}
     st = score_focus(faint, config=CFG)
     assert not st.atypical
-    assert "no peripheral predominance, periphery/centre ratio 0.60" in st.reasons
+    assert "no peripheral (zonal) mineralisation, periphery/centre ratio 0.60" in st.reasons
 
 
 def test_missing_features_drop_out_and_too_few_abstain():
@@ -186,7 +186,7 @@ def test_missing_features_drop_out_and_too_few_abstain():
     }
     st = score_focus(few, config=CFG)
     assert st.abstained and st.uncertain and st.readiness_ambiguous
-    assert st.reasons[0] == "abstains: only 2 of 8 signs could be measured, so the stage is a guess"
+    assert st.reasons[0] == "abstains: only 2 of 9 signs could be measured, so the stage is a guess"
 
 
 def test_low_top_score_is_uncertain_and_says_so():
