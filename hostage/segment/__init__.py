@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..config import SegmentConfig
-from ._grid import CoarseGrid, ball_structure, box_erode, mm_to_half
+from ._grid import CoarseGrid, ball_structure, box_dilate, box_erode, mm_to_half
 from .body import body_mask_coarse
 from .foci import Focus, find_foci
 from .metal import metal_mask_coarse
@@ -83,6 +84,9 @@ class Segmentation:
         used for distances beyond a focus's crop (empty: no native bone).
     metal_points_zyx_mm : (M, 3) ndarray of float64
         Points inside metal, index × spacing (mm); empty without metal.
+    focus_bone_labels : mapping of int to tuple of int
+        With an external bone label map: focus id -> the labels of the
+        structures it lies in or touches (empty mapping otherwise).
     """
 
     body_mask: np.ndarray
@@ -94,6 +98,34 @@ class Segmentation:
     warnings: tuple[str, ...] = ()
     bone_points_zyx_mm: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     metal_points_zyx_mm: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    focus_bone_labels: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
+
+
+def _touched_labels(
+    foci: list[Focus], bone_labels: np.ndarray | None, *, reach: int
+) -> dict[int, tuple[int, ...]]:
+    """Labels (> 0) of the structures each focus lies in or touches (within `reach` voxels).
+
+    Foci are cut from native bone at the coarse block size, so "touching"
+    allows one block plus one voxel.
+    """
+    if bone_labels is None:
+        return {}
+    out = {}
+    for f in foci:
+        box = tuple(
+            slice(max(0, s.start - reach), min(n, s.stop + reach))
+            for s, n in zip(f.bbox_zyx, bone_labels.shape, strict=True)
+        )
+        m = np.zeros(tuple(s.stop - s.start for s in box), bool)
+        inner = tuple(
+            slice(s.start - b.start, s.stop - b.start) for s, b in zip(f.bbox_zyx, box, strict=True)
+        )
+        m[inner] = f.mask
+        near = box_dilate(m, (reach, reach, reach))
+        vals = np.unique(bone_labels[box][near])
+        out[f.id] = tuple(int(v) for v in vals if v > 0)
+    return out
 
 
 def _upsample2(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -117,7 +149,9 @@ def _bbox(mask: np.ndarray) -> tuple[slice, slice, slice]:
     return (z, y, x)
 
 
-def segment(volume: Volume, *, config: SegmentConfig) -> Segmentation:
+def segment(
+    volume: Volume, *, config: SegmentConfig, bone_labels: np.ndarray | None = None
+) -> Segmentation:
     """Find the body, native skeleton, metal, reference tissues and HO foci of one volume.
 
     Whole-volume steps run on block means and maxima of about
@@ -139,6 +173,16 @@ def segment(volume: Volume, *, config: SegmentConfig) -> Segmentation:
         The CT volume (HU).
     config : SegmentConfig
         Thresholds (HU) and sizes (mm, mm³); converted to voxels here.
+    bone_labels : (Z, Y, X) ndarray of int, optional
+        An external label map on the volume's grid (for example a
+        TotalSegmentator output resampled to the CT): labels > 0 are native
+        bone and replace step 3; each focus records the labels it lies in or
+        touches (:attr:`Segmentation.focus_bone_labels`).
+
+    Raises
+    ------
+    ValueError
+        If `bone_labels` is not an integer array of the volume's shape.
 
     Returns
     -------
@@ -178,17 +222,26 @@ def segment(volume: Volume, *, config: SegmentConfig) -> Segmentation:
             "are flagged (metal_streak_zone) and candidates within "
             f"{config.metal_exclusion_mm:g} mm are ignored"
         )
-    native = native_skeleton_coarse(
-        cmax,
-        grid=grid,
-        body=body,
-        exclude=metal_zone,
-        cortex_min_hu=config.native_cortex_min_hu,
-        erode_mm=config.native_erode_mm,
-        min_length_mm=config.native_min_length_mm,
-        min_exposure=config.native_min_exposure,
-        max_hole_mm2=config.native_max_hole_mm2,
-    )
+    if bone_labels is not None:
+        bone_labels = np.asarray(bone_labels)
+        if bone_labels.shape != volume.shape_zyx or bone_labels.dtype.kind not in "iub":
+            raise ValueError(
+                f"bone_labels must be an integer label array of the volume's shape {volume.shape_zyx}; "
+                f"got {bone_labels.dtype} {bone_labels.shape}. Resample the label map to the CT grid first."
+            )
+        native = grid.block_max((bone_labels > 0).astype(np.uint8)) > 0
+    else:
+        native = native_skeleton_coarse(
+            cmax,
+            grid=grid,
+            body=body,
+            exclude=metal_zone,
+            cortex_min_hu=config.native_cortex_min_hu,
+            erode_mm=config.native_erode_mm,
+            min_length_mm=config.native_min_length_mm,
+            min_exposure=config.native_min_exposure,
+            max_hole_mm2=config.native_max_hole_mm2,
+        )
     ref_values, ref_warnings = measure_reference(
         hu,
         grid=grid,
@@ -269,5 +322,6 @@ def segment(volume: Volume, *, config: SegmentConfig) -> Segmentation:
         reference=ReferenceTissues(**ref_values),
         warnings=tuple(warnings),
         bone_points_zyx_mm=_surface_points(native, grid),
+        focus_bone_labels=_touched_labels(foci, bone_labels, reach=max(grid.factors_zyx) + 1),
         metal_points_zyx_mm=metal_points,
     )

@@ -87,3 +87,28 @@ def test_metal_is_never_a_focus_and_flags_neighbours(scene_factory):
     v = measure(vol, f, seg, config=CFG.features).values
     assert 10 < v["metal_distance_mm"] < 30
     assert v["metal_streak_zone"] == 1.0
+
+
+def test_external_bone_label_map(scene_factory):
+    # femur axis at (y, x) = (74, 79) mm, radius 13 mm; a mature focus touching it
+    vol, _ = scene_factory(
+        lesions=[("mature", (30, 74, 101), 8), ("immature", (30, 40, 40), 8)], noise_hu=20, rng=6
+    )
+    _, yy, xx = np.meshgrid(
+        *(np.arange(n) * s for n, s in zip(vol.shape_zyx, vol.spacing_zyx_mm, strict=True)),
+        indexing="ij",
+    )
+    labels = np.where((yy - 74) ** 2 + (xx - 79) ** 2 <= 13.5**2, 7, 0).astype(np.int16)
+    seg = segment(vol, config=CFG.segment, bone_labels=labels)
+    assert len(seg.foci) == 2
+    touched = {
+        tuple(
+            np.round(np.asarray(vol.lps_mm_to_index(f.centroid_lps_mm)) * vol.spacing_zyx_mm)
+        ): seg.focus_bone_labels[f.id]
+        for f in seg.foci
+    }
+    by_x = sorted(touched.items(), key=lambda kv: kv[0][2])
+    assert by_x[0][1] == () and by_x[1][1] == (7,)
+    assert seg.bone_mask[labels > 0].mean() > 0.95
+    with pytest.raises(ValueError, match="bone_labels must be an integer label array"):
+        segment(vol, config=CFG.segment, bone_labels=labels[:-1])
