@@ -119,7 +119,7 @@ def summarize(result: StudyResult) -> str:
         lines.append(DISCLAIMER)
         return "\n".join(lines)
     n = len(result.foci)
-    lines.append(f"study {result.study_key}: {n} focus" + ("" if n == 1 else "i"))
+    lines.append(f"study {result.study_key}: {n} " + ("focus" if n == 1 else "foci"))
     for f in result.foci:
         x, y, z = f.centroid_lps_mm
         top = f.reasons[0] if f.reasons else ""
