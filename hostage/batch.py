@@ -743,7 +743,7 @@ def _batch(
     finally:
         bar.close()
         everything = read_results(out)  # every result in OUT, this run's and earlier ones
-        write_tables(out, everything)
+        write_tables(out, everything, foci_csv="csv" in outputs)
         _write_summary(out, everything)
         num_err = sum(r.status is Status.ERROR for r in results.values())
         logger.info(

@@ -248,6 +248,8 @@ def test_all_good_exits_0_and_python_api_returns_results(studies, tmp_path):
     results = hostage.batch(good, out=tmp_path / "api", jobs=1, outputs=["json"], progress=False)
     assert (list(lg.handlers), lg.level, lg.propagate) == before  # logging left as it was
     assert [r.study_key for r in results] == _good(studies)
+    assert (tmp_path / "api" / "index.json").is_file()
+    assert not (tmp_path / "api" / "foci.csv").exists()  # "csv" was not among the outputs
     assert all(r.status is Status.OK for r in results)
     for r in results:  # the API and the CLI stage identically
         assert r.to_dict() == json.loads((out / r.study_key / "result.json").read_text())

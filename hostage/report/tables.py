@@ -64,15 +64,31 @@ def _csv_value(v: Any) -> Any:
     return v
 
 
-def write_tables(out: str | Path, results: Sequence[StudyResult]) -> tuple[Path, Path]:
+def write_tables(
+    out: str | Path, results: Sequence[StudyResult], *, foci_csv: bool = True
+) -> tuple[Path, Path | None]:
     """Write ``index.json`` and ``foci.csv`` for `results` atomically.
+
+    Parameters
+    ----------
+    out : str or Path
+        The output folder.
+    results : sequence of StudyResult
+        Every study to list (the batch passes every result file found in `out`).
+    foci_csv : bool
+        Also write ``foci.csv`` (the ``csv`` output); an existing one is left alone
+        otherwise.
 
     Returns
     -------
-    index_path, foci_path : Path
+    index_path : Path
+    foci_path : Path or None
+        None when `foci_csv` is False.
     """
     out = Path(out)
     index_path = atomic_write_json(out / "index.json", {"studies": index_entries(results, out=out)})
+    if not foci_csv:
+        return index_path, None
     columns, rows = foci_rows(results)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
