@@ -290,12 +290,14 @@ _Sdf = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 def _ellipsoid_sdf(radii: np.ndarray) -> _Sdf:
-    r = np.asarray(radii, float)
+    # float32 scalars keep float32 grids in float32
+    a, b, c = (np.float32(1.0 / v) for v in np.asarray(radii, float))
+    a2, b2, c2 = a * a, b * b, c * c
 
     def f(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
-        k0 = np.sqrt((x / r[0]) ** 2 + (y / r[1]) ** 2 + (z / r[2]) ** 2)
-        k1 = np.sqrt((x / r[0] ** 2) ** 2 + (y / r[1] ** 2) ** 2 + (z / r[2] ** 2) ** 2) + 1e-9
-        return k0 * (k0 - 1.0) / k1
+        k0 = np.sqrt((x * a) ** 2 + (y * b) ** 2 + (z * c) ** 2)
+        k1 = np.sqrt((x * a2) ** 2 + (y * b2) ** 2 + (z * c2) ** 2) + np.float32(1e-9)
+        return k0 * (k0 - np.float32(1.0)) / k1
 
     return f
 
@@ -338,7 +340,12 @@ def _make_shape(rng: np.random.Generator, shape: str, size_mm: float) -> tuple[_
             d = rng.normal(size=3)
             d /= np.linalg.norm(d)
             off = d * (r - rl) * rng.uniform(0.85, 1.0)
-            parts.append((off, _ellipsoid_sdf(rl * np.array([1.0, rng.uniform(0.7, 1.0), 0.8]))))
+            parts.append(
+                (
+                    off.astype(np.float32),
+                    _ellipsoid_sdf(rl * np.array([1.0, rng.uniform(0.7, 1.0), 0.8])),
+                )
+            )
         k = 0.25 * r
 
         def base(x, y, z):
@@ -361,6 +368,8 @@ def _make_shape(rng: np.random.Generator, shape: str, size_mm: float) -> tuple[_
         rot = random_rotation(rng)
     else:  # pragma: no cover - checked by LesionSpec
         raise ValueError(f"unknown shape {shape!r}")
+
+    rot = rot.astype(np.float32)  # float32 grids stay float32
 
     def sdf(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
         # rot columns are the local axes in the anatomical frame: local = rot.T @ p
