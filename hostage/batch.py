@@ -426,7 +426,9 @@ def _run_dask(
 def _check_inputs(inputs: Sequence[str | Path] | str | Path) -> list[Path]:
     if isinstance(inputs, (str, Path)):
         inputs = [inputs]
-    paths = [Path(p) for p in inputs]
+    # Absolute, so that workers (on other machines, or with another working folder) find
+    # the files, and sources in the results do not depend on where the batch was started.
+    paths = [Path(p).resolve() for p in inputs]
     if not paths:
         raise ConfigError("batch: no INPUT given; pass one or more study folders or volume files")
     for p in paths:
@@ -630,7 +632,7 @@ def batch(
 
     config = Config() if config is None else config
     paths = _check_inputs(inputs)
-    out = Path(out)
+    out = Path(out).resolve()
     _check_out(out, paths)
     outputs = check_outputs(config.batch.outputs if outputs is None else outputs)
     jobs = _check_jobs(jobs)
