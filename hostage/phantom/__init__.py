@@ -374,7 +374,8 @@ def make_phantom(
         p = params[i]
         sl, m = project_mask(b, shape_zyx=shape, spacing_zyx_mm=spacing, origin_anat_mm=origin_anat)
         region = labels[sl]
-        region[m & (region == 0)] = lesion_id
+        # a voxel shared with native bone (thick slices, attached lesions) stays bone
+        region[m & (region == 0) & ~bone[sl]] = lesion_id
         t = b.truth
         lo_b, hi_b = t["bbox_anat_mm"]
         side = anatomy.sides[p.side_index].sign

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
+from scipy.spatial.distance import pdist
 
 from hostage.enums import Resection, Stage
 from hostage.phantom import (
@@ -232,6 +233,9 @@ def test_lesion_truth_matches_the_labels(phantom_small: Phantom):
         tol = np.asarray(v.spacing_zyx_mm)[::-1]
         assert np.all(pts.min(axis=0) >= lo - tol) and np.all(pts.max(axis=0) <= hi + tol)
         assert 5.0 <= les.size_mm <= 80.0
+        # largest diameter of the labelled voxels agrees with the truth within a voxel diagonal
+        feret = pdist(pts[:: max(1, len(pts) // 3000)]).max()
+        assert abs(feret - les.size_mm) <= float(np.linalg.norm(v.spacing_zyx_mm)) + 1.0
         extent = hi - lo
         assert les.size_mm == pytest.approx(float(np.linalg.norm(extent)), rel=0.5)
         assert les.size_mm >= float(extent.max()) - 0.5
@@ -434,3 +438,28 @@ def test_pelvis_layout_has_both_hips(phantom_factory):
     # the patient lies on the table: the lowest body rows touch it
     body_rows = np.nonzero((hu[:, :, 150:234] > -300).any(axis=(0, 2)))[0]
     assert body_rows.max() > 300
+
+
+@pytest.mark.slow
+def test_full_size_pelvis_study():
+    """A 512 x 512 study (fewer, thicker slices than a real one to stay fast)."""
+    ph = make_phantom(
+        (10, 512, 512),
+        (8.0, 0.78, 0.78),
+        rng=5,
+        lesions=[LesionSpec(stage=s, size_mm=18.0) for s in ("mature", "immature", "amorphous")],
+        noise_hu=15.0,
+        slice_thickness_mm=1.0,
+    )
+    assert ph.truth.layout == "pelvis"
+    assert ph.volume.hu.shape == (10, 512, 512)
+    hu = np.asarray(ph.volume.hu, dtype=float)
+    labels = np.asarray(ph.lesion_labels)
+    assert len(ph.truth.lesions) == 3
+    for les in ph.truth.lesions:
+        m = labels == les.id
+        assert m.any()
+        assert np.percentile(hu[m], 95) > 130
+        idx = ph.volume.lps_mm_to_index(les.centre_lps_mm)
+        assert np.all(idx >= -0.5) and np.all(idx <= np.asarray(hu.shape) - 0.5)
+    assert not np.any(ph.bone_mask & (labels > 0))
