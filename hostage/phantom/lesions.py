@@ -110,7 +110,7 @@ class LesionSpec:
     ValueError: LesionSpec.shape must be one of ('ellipsoid', 'lobulated', 'strip', 'irregular'); got 'cube'
     """
 
-    stage: Stage | None = None
+    stage: Stage | str | None = None
     size_mm: float | None = None
     shape: str | None = None
     attached_to_bone: bool | None = None
@@ -479,7 +479,9 @@ def draw_size_mm(rng: np.random.Generator) -> float:
 
 def resolve_spec(spec: LesionSpec, rng: np.random.Generator, *, num_sides: int) -> _Params:
     """Fill every unspecified field of `spec` from `rng`."""
-    stage = spec.stage if spec.stage is not None else Stage(rng.choice([s.value for s in Stage]))
+    stage = (
+        Stage(spec.stage) if spec.stage is not None else Stage(rng.choice([s.value for s in Stage]))
+    )
     if spec.central_first and spec.stage is None:
         stage = Stage.MATURE
     size = spec.size_mm if spec.size_mm is not None else draw_size_mm(rng)
