@@ -66,12 +66,15 @@ class _Side:
     shaft: Capsule
     femur: tuple[BonePart, ...]
     pelvis: tuple[BonePart, ...]
-    plane_angles: np.ndarray  # fat-plane angles (rad) around the shaft axis
-    muscle_hu: np.ndarray  # one base HU per muscle group (len = len(plane_angles))
+    seed_angles: np.ndarray  # (K,) angle (rad) of each muscle compartment seed around the femur
+    seed_radial: (
+        np.ndarray
+    )  # (K,) distance of each seed from the femur, fraction of the thigh radius
+    seed_phase: np.ndarray  # (K,) phase of the slow drift of each seed with height
+    seed_wavelength_mm: np.ndarray  # (K,) wavelength (mm) of that drift
+    muscle_hu: np.ndarray  # (K,) base HU of each compartment
     fat_mm: float
     thigh_radii_mm: tuple[float, float]
-    twist_per_mm: float  # spiral of the fat planes (rad/mm)
-    plane_start_mm: np.ndarray  # radius (mm) where each fat plane starts
 
 
 class Anatomy:
@@ -343,26 +346,32 @@ class Anatomy:
             occ = muscle_occ[:, in_side]
             if not occ.any():
                 continue
-            ang = np.arctan2(yy - np.float32(cy), side.sign * (xx - np.float32(cx)))
-            r = np.sqrt((xx - np.float32(cx)) ** 2 + (yy - np.float32(cy)) ** 2)
-            # which muscle group: by angle around the femoral axis, with wavy spiral boundaries
-            wob = 0.18 * self._plane_wobble(xx * 0.5, yy * 0.5, np.float32(z))
-            a = np.mod(ang + wob + np.float32(side.twist_per_mm) * r, np.float32(2 * np.pi))
-            order = np.argsort(np.mod(side.plane_angles, 2 * np.pi))
-            edges = np.mod(side.plane_angles, 2 * np.pi)[order]
-            grp = np.searchsorted(edges, a) % len(edges)
+            # muscle compartments: Voronoi cells of seeds around the femur that drift slowly
+            # with height; wavy coordinates make the fat planes between them curve
+            _, _, trx, try_ = self._thigh_frame(side, z)
+            rmean = 0.5 * (float(trx) + float(try_))
+            th = side.seed_angles + 0.25 * np.sin(
+                2 * np.pi * z / side.seed_wavelength_mm + side.seed_phase
+            )
+            sx = float(cx) + side.sign * side.seed_radial * rmean * np.cos(th)
+            sy = float(cy) + side.seed_radial * rmean * np.sin(th)
+            amp = np.float32(4.0 * s)
+            wx = xx + amp * self._plane_wobble(xx * 0.5, yy * 0.5, np.float32(z))
+            wy = yy + amp * self._plane_wobble(yy * 0.5 + 37.0, xx * 0.5, np.float32(z))
+            dist = np.stack(
+                [
+                    np.sqrt((wx - np.float32(a)) ** 2 + (wy - np.float32(b)) ** 2)
+                    for a, b in zip(sx, sy, strict=True)
+                ]
+            )
+            grp = np.argmin(dist, axis=0)
+            two = np.partition(dist, 1, axis=0)
             base = side.muscle_hu[grp].astype(np.float32)
             paint(sw, occ, base + 3.5 * tex[:, in_side])
-            # fat planes between the groups
-            dmin = np.full(occ.shape, np.inf, np.float32)
-            for e, r0 in zip(edges, side.plane_start_mm[order], strict=True):
-                da = np.abs(
-                    np.mod(a - np.float32(e) + np.float32(np.pi), np.float32(2 * np.pi))
-                    - np.float32(np.pi)
-                )
-                dmin = np.minimum(dmin, np.where(r > r0, da * r, np.inf))
-            plane_w = 0.9 * s + 0.6
-            paint(sw, coverage(dmin - plane_w, voxel_mm=voxel_mm) * occ, self.fat_hu + 10.0)
+            # fat planes between the compartments (half the gap between nearest and next seed)
+            gap = 0.5 * (two[1] - two[0])
+            plane_w = 0.45 * s + 0.3
+            paint(sw, coverage(gap - plane_w, voxel_mm=voxel_mm) * occ, self.fat_hu + 10.0)
             # femoral artery and vein in a fat sheath (anteromedial)
             ax, ay = self._vessel_xy(side, z)
             vw = _intersect(window(ax - 22.0 * s, ax + 22.0 * s, ay - 14.0 * s, ay + 14.0 * s), bw)
@@ -665,9 +674,9 @@ def _make_side(
         BonePart(shape=ischium, cortex_mm=1.8 * s, interior="cancellous"),
         BonePart(shape=pubis, cortex_mm=1.5 * s, interior="cancellous"),
     )
-    num_groups = 5
+    num_groups = int(rng.integers(6, 9))
     base = np.linspace(0, 2 * np.pi, num_groups, endpoint=False)
-    angles = base + rng.uniform(-0.25, 0.25, size=num_groups) + rng.uniform(0, 2 * np.pi)
+    angles = base + rng.uniform(-0.3, 0.3, size=num_groups) + rng.uniform(0, 2 * np.pi)
     return _Side(
         sign=sg,
         hip_centre=h,
@@ -675,12 +684,13 @@ def _make_side(
         shaft=shaft,
         femur=femur,
         pelvis=pelvis,
-        plane_angles=angles,
+        seed_angles=angles,
+        seed_radial=rng.uniform(0.35, 0.75, size=num_groups),
+        seed_phase=rng.uniform(0, 2 * np.pi, size=num_groups),
+        seed_wavelength_mm=s * rng.uniform(150.0, 400.0, size=num_groups),
         muscle_hu=rng.uniform(34.0, 58.0, size=num_groups),
         fat_mm=fat_mm,
         thigh_radii_mm=(s * rng.uniform(68.0, 80.0), s * rng.uniform(62.0, 72.0)),
-        twist_per_mm=rng.uniform(-0.012, 0.012) / s,
-        plane_start_mm=s * rng.uniform(18.0, 45.0, size=num_groups),
     )
 
 
