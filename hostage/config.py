@@ -204,6 +204,19 @@ class SegmentConfig:
         min=0,
         max=1,
     )
+    native_touch_max_contact: float = param(
+        0.5,
+        "A thin dense body (no core after native_erode_mm) touching the thick skeleton with at most this "
+        "fraction of its blocks is a focus against the bone, not a plate rim or spur (1 turns this off).",
+        min=0,
+        max=1,
+    )
+    native_touch_min_exposure: float = param(
+        0.72,
+        "Such a body is a focus only if at least this fraction of its outer neighbours is soft tissue.",
+        min=0,
+        max=1,
+    )
     tubular_min_elongation: float = param(
         4.0,
         "Candidates with sqrt(λ1/λ2) at least this, long and thin (tubular_*), are vessels, not foci.",
@@ -411,7 +424,7 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'rim' in the immature score (log-odds per unit evidence)."
     )
     weight_rim_mature: float = param(
-        1.06, "Weight of evidence 'rim' in the mature score (log-odds per unit evidence)."
+        1.78, "Weight of evidence 'rim' in the mature score (log-odds per unit evidence)."
     )
     weight_trabecular_amorphous: float = param(
         0.0, "Weight of evidence 'trabecular' in the amorphous score (log-odds per unit evidence)."
@@ -420,7 +433,7 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'trabecular' in the immature score (log-odds per unit evidence)."
     )
     weight_trabecular_mature: float = param(
-        0.0, "Weight of evidence 'trabecular' in the mature score (log-odds per unit evidence)."
+        0.43, "Weight of evidence 'trabecular' in the mature score (log-odds per unit evidence)."
     )
     weight_marrow_amorphous: float = param(
         0.0, "Weight of evidence 'marrow' in the amorphous score (log-odds per unit evidence)."
@@ -438,7 +451,7 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'margin' in the immature score (log-odds per unit evidence)."
     )
     weight_margin_mature: float = param(
-        2.0, "Weight of evidence 'margin' in the mature score (log-odds per unit evidence)."
+        2.01, "Weight of evidence 'margin' in the mature score (log-odds per unit evidence)."
     )
     weight_density_amorphous: float = param(
         0.0, "Weight of evidence 'density' in the amorphous score (log-odds per unit evidence)."
@@ -447,16 +460,16 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'density' in the immature score (log-odds per unit evidence)."
     )
     weight_density_mature: float = param(
-        3.01, "Weight of evidence 'density' in the mature score (log-odds per unit evidence)."
+        3.21, "Weight of evidence 'density' in the mature score (log-odds per unit evidence)."
     )
     weight_outline_amorphous: float = param(
         0.0, "Weight of evidence 'outline' in the amorphous score (log-odds per unit evidence)."
     )
     weight_outline_immature: float = param(
-        2.3, "Weight of evidence 'outline' in the immature score (log-odds per unit evidence)."
+        1.63, "Weight of evidence 'outline' in the immature score (log-odds per unit evidence)."
     )
     weight_outline_mature: float = param(
-        2.3, "Weight of evidence 'outline' in the mature score (log-odds per unit evidence)."
+        1.63, "Weight of evidence 'outline' in the mature score (log-odds per unit evidence)."
     )
     weight_faint_rim_amorphous: float = param(
         0.0, "Weight of evidence 'faint_rim' in the amorphous score (log-odds per unit evidence)."
@@ -465,29 +478,29 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'faint_rim' in the immature score (log-odds per unit evidence)."
     )
     weight_faint_rim_mature: float = param(
-        0.08, "Weight of evidence 'faint_rim' in the mature score (log-odds per unit evidence)."
+        0.0, "Weight of evidence 'faint_rim' in the mature score (log-odds per unit evidence)."
     )
     weight_zonal_amorphous: float = param(
         0.0, "Weight of evidence 'zonal' in the amorphous score (log-odds per unit evidence)."
     )
     weight_zonal_immature: float = param(
-        2.73, "Weight of evidence 'zonal' in the immature score (log-odds per unit evidence)."
+        3.75, "Weight of evidence 'zonal' in the immature score (log-odds per unit evidence)."
     )
     weight_zonal_mature: float = param(
-        2.89, "Weight of evidence 'zonal' in the mature score (log-odds per unit evidence)."
+        3.75, "Weight of evidence 'zonal' in the mature score (log-odds per unit evidence)."
     )
     weight_uniform_amorphous: float = param(
-        -0.11, "Weight of evidence 'uniform' in the amorphous score (log-odds per unit evidence)."
+        -0.09, "Weight of evidence 'uniform' in the amorphous score (log-odds per unit evidence)."
     )
     weight_uniform_immature: float = param(
-        2.56, "Weight of evidence 'uniform' in the immature score (log-odds per unit evidence)."
+        3.17, "Weight of evidence 'uniform' in the immature score (log-odds per unit evidence)."
     )
     weight_uniform_mature: float = param(
-        -2.44, "Weight of evidence 'uniform' in the mature score (log-odds per unit evidence)."
+        -3.08, "Weight of evidence 'uniform' in the mature score (log-odds per unit evidence)."
     )
     bias_amorphous: float = param(0.0, "Baseline log-odds of the amorphous stage.")
-    bias_immature: float = param(-2.92, "Baseline log-odds of the immature stage.")
-    bias_mature: float = param(-2.96, "Baseline log-odds of the mature stage.")
+    bias_immature: float = param(-3.47, "Baseline log-odds of the immature stage.")
+    bias_mature: float = param(-3.34, "Baseline log-odds of the mature stage.")
     atypical_min_density: float = param(
         0.5,
         "Central-first mineralisation is flagged atypical only when the focus is this dense "
