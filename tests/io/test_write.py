@@ -43,3 +43,18 @@ def test_study_key_is_filesystem_safe(ident, expected):
     key = study_key(ident)
     assert key == expected
     assert all(c.isalnum() or c in "._-" for c in key)
+
+
+def test_written_files_follow_the_umask_not_0600(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        from hostage.io.write import _umask
+
+        _umask.cache_clear()
+        p = atomic_write_text(tmp_path / "x.txt", "hi")
+    finally:
+        os.umask(old)
+        _umask.cache_clear()
+    assert p.stat().st_mode & 0o777 == 0o644
