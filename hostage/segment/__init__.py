@@ -241,6 +241,9 @@ def segment(
             min_length_mm=config.native_min_length_mm,
             min_exposure=config.native_min_exposure,
             max_hole_mm2=config.native_max_hole_mm2,
+            thin_max_contact=config.native_touch_max_contact,
+            thin_min_exposure=config.native_touch_min_exposure,
+            thin_min_volume_mm3=0.5 * config.min_focus_volume_mm3,
         )
     ref_values, ref_warnings = measure_reference(
         hu,

@@ -18,6 +18,12 @@ How a focus fused to bone is kept apart from it (on the coarse grid):
    the scan's end is not reported). Thin leftovers (plate rims, spurs)
    join the skeleton when connected to a native thick part and not only to a
    non-native one.
+4. *Foci against the bone*: a thin component (no core of its own, so step 2
+   cannot cut it off) that touches the thick native bone with at most
+   ``native_touch_max_contact`` of its blocks, is mostly exposed to soft
+   tissue (``native_touch_min_exposure``), short in z and not cut by the
+   scan's ends is a focus lying against the bone, not a plate rim or spur
+   (those grow out of the thick bone along their whole base).
 """
 
 from __future__ import annotations
@@ -44,6 +50,75 @@ def _bbox(mask: np.ndarray, pad: int) -> tuple[slice, ...]:
     return tuple(out)
 
 
+def _loose_thin(
+    thin: np.ndarray,
+    thick_native: np.ndarray,
+    filled: np.ndarray,
+    *,
+    spacing_zyx_mm: tuple[float, float, float],
+    min_length_mm: float,
+    min_volume_mm3: float,
+    min_exposure: float,
+    max_contact: float,
+    z_offset: int,
+    n_slices: int,
+) -> np.ndarray:
+    """Thin dense bodies that only touch the thick native skeleton: foci, not bone.
+
+    A thin component (thinner than the erosion, so it has no core of its own)
+    is a focus lying against the bone when it is short in z, not cut by the
+    scan's ends, at least `min_volume_mm3`, mostly exposed to soft tissue (at
+    least `min_exposure` of its outer neighbours) and touches the thick native
+    bone with at most `max_contact` of its blocks. A plate rim or a spur of
+    native bone grows out of the thick bone along its whole base.
+
+    Returns
+    -------
+    (cz, cy, cx) ndarray of bool
+        Blocks of such bodies.
+    """
+    out = np.zeros(thin.shape, bool)
+    if not thin.any():
+        return out
+    full26 = np.ones((3, 3, 3), bool)
+    near_thick = ndi.binary_dilation(thick_native, structure=full26)
+    lab, _ = ndi.label(thin, structure=full26)
+    block_mm3 = float(np.prod(spacing_zyx_mm))
+    for i, sl in enumerate(ndi.find_objects(lab), start=1):
+        if sl is None:
+            continue
+        zs, ze = z_offset + sl[0].start, z_offset + sl[0].stop
+        if (
+            (sl[0].stop - sl[0].start) * spacing_zyx_mm[0] >= min_length_mm
+            or zs == 0
+            or ze == n_slices
+        ):
+            continue
+        sl_pad = tuple(
+            slice(max(0, s.start - 1), min(n_ax, s.stop + 1))
+            for s, n_ax in zip(sl, thin.shape, strict=True)
+        )
+        body_i = lab[sl_pad] == i
+        n_i = int(body_i.sum())
+        if n_i * block_mm3 < min_volume_mm3:
+            continue
+        contact = float(np.count_nonzero(body_i & near_thick[sl_pad])) / n_i
+        shell = ndi.binary_dilation(body_i, structure=full26) & ~body_i
+        exposed = float(np.mean(~filled[sl_pad][shell])) if shell.any() else 1.0
+        logger.debug(
+            "thin body %d at z %d-%d: %d blocks, contact %.2f, exposure %.2f",
+            i,
+            zs,
+            ze,
+            n_i,
+            contact,
+            exposed,
+        )
+        if contact <= max_contact and exposed >= min_exposure:
+            out[sl_pad] |= body_i
+    return out
+
+
 def native_skeleton_coarse(
     block_max_hu: np.ndarray,
     *,
@@ -55,6 +130,9 @@ def native_skeleton_coarse(
     min_length_mm: float,
     min_exposure: float,
     max_hole_mm2: float,
+    thin_max_contact: float = 1.0,
+    thin_min_exposure: float = 1.0,
+    thin_min_volume_mm3: float = 0.0,
 ) -> np.ndarray:
     """Native bone on the coarse grid (cortex, cancellous bone and marrow).
 
@@ -80,6 +158,14 @@ def native_skeleton_coarse(
     min_exposure : float
         A thick body outside the long skeleton is a focus when at least this
         fraction of its outer neighbours is soft tissue (else a bone fragment).
+    thin_max_contact : float
+        A thin dense body (no core of its own) touching the thick native bone
+        with at most this fraction of its blocks is a focus lying against the
+        bone (:func:`_loose_thin`); 1 keeps every thin part with the skeleton.
+    thin_min_exposure : float
+        Least fraction of soft-tissue outer neighbours of such a focus.
+    thin_min_volume_mm3 : float
+        Smallest such focus (mm³).
 
     Returns
     -------
@@ -137,6 +223,19 @@ def native_skeleton_coarse(
     thick_native = native_ids[thick] & filled
     thick_other = (thick > 0) & ~thick_native
     thin = filled & ~thick_native & ~thick_other
+    if thin_max_contact < 1.0:
+        thin &= ~_loose_thin(
+            thin,
+            thick_native,
+            filled,
+            spacing_zyx_mm=cs,
+            min_length_mm=zlen,
+            min_volume_mm3=thin_min_volume_mm3,
+            min_exposure=thin_min_exposure,
+            max_contact=thin_max_contact,
+            z_offset=box[0].start,
+            n_slices=dense.shape[0],
+        )
     lab2, _ = ndi.label(thick_native | thin, structure=full26)
     ids = np.unique(lab2[thick_native])
     ids = ids[ids > 0]
