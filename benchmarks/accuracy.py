@@ -24,6 +24,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -333,7 +334,9 @@ def main(argv: list[str] | None = None) -> int:
         from hostage.classify import fit
 
         res = fit(t.train_rows, t.train_labels, rng=0, folds=5, base=config.classify)
-        text = render_toml(Config(classify=res.config))
+        # stability checks only cost time when dumping features; keep them on in the output
+        refit = dataclasses.replace(res.config, stability_checks=True)
+        text = render_toml(Config(classify=refit))
         start = text.index("[classify]")
         print(text[start : text.index("[batch]")])
         return 0
