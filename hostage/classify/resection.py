@@ -122,7 +122,8 @@ def resection(
         ]
         n_mature = len(stages) - len(non_mature)
         if n_mature:
-            reasons.append(f"{n_mature} of {len(stages)} foci are mature")
+            verb = "is" if n_mature == 1 else "are"
+            reasons.append(f"{n_mature} of {len(stages)} foci {verb} mature")
         return ResectionVerdict(status=Resection.NOT_READY, reasons=(*reasons, *atypical_notes))
 
     if atypical:

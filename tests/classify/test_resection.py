@@ -84,7 +84,7 @@ def test_any_firm_non_mature_focus_is_not_ready(other):
     v = resection([st(M), st(other, p=0.85)], foci=[focus(1, (0, 0, 0), 1), focus(7, (9, 9, 9), 1)])
     assert v.status is Resection.NOT_READY
     assert v.reasons[0] == f"focus 7 is {other.value} (score 0.85): resect only once it is mature"
-    assert v.reasons[1] == "1 of 2 foci are mature"
+    assert v.reasons[1] == "1 of 2 foci is mature"
 
 
 def test_atypical_focus_is_indeterminate_even_when_all_are_mature():
