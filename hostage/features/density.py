@@ -18,7 +18,7 @@ def density_features(roi: FocusROI, *, config: FeatureConfig) -> dict[str, float
 
     * ``density_mean_hu``, ``density_p10_hu``, ``density_p50_hu``,
       ``density_p90_hu``: mean and percentiles of HU over the focus voxels.
-    * ``density_max_hu``: the 99th percentile (a robust maximum: a single noisy
+    * ``density_p99_hu``: the 99th percentile (a robust maximum: a single noisy
       voxel does not set it).
     * ``density_mineral_fraction``: fraction of focus voxels at or above
       ``mineral_min_hu``.
@@ -49,7 +49,7 @@ def density_features(roi: FocusROI, *, config: FeatureConfig) -> dict[str, float
             "density_p10_hu": float(p10),
             "density_p50_hu": float(p50),
             "density_p90_hu": float(p90),
-            "density_max_hu": float(p99),
+            "density_p99_hu": float(p99),
             "density_mineral_fraction": float(np.mean(vals >= config.mineral_min_hu)),
             "density_cortical_fraction": float(np.mean(vals >= config.cortex_min_hu)),
             "density_p90_rel_cortex": float(rel),
@@ -73,7 +73,7 @@ FAMILY = FeatureFamily(
             "90th percentile of HU: the dense-mineral level (cortex in mature HO).",
         ),
         FeatureSpec(
-            "density_max_hu", "HU", "Robust maximum: 99th percentile of HU over the focus."
+            "density_p99_hu", "HU", "Robust maximum: 99th percentile of HU over the focus."
         ),
         FeatureSpec(
             "density_mineral_fraction", "1", "Fraction of focus voxels at or above mineral_min_hu."
