@@ -280,7 +280,10 @@ class FeatureConfig:
         3.0, "Margin profiles start this far (mm) inside the focus surface.", min=0
     )
     margin_outside_mm: float = param(
-        6.0, "Margin profiles end this far (mm) outside the focus surface.", min=0, min_exclusive=True
+        6.0,
+        "Margin profiles end this far (mm) outside the focus surface.",
+        min=0,
+        min_exclusive=True,
     )
     margin_base_mm: float = param(
         2.0,
@@ -300,7 +303,9 @@ class FeatureConfig:
         min=0,
     )
     texture_bone_min_hu: float = param(
-        250.0, "Lowest bone/marrow threshold of the trabecular texture (the focus's Otsu threshold is used above it).", min=-1000
+        250.0,
+        "Lowest bone/marrow threshold of the trabecular texture (the focus's Otsu threshold is used above it).",
+        min=-1000,
     )
     texture_grid_mm: float = param(
         1.0,
