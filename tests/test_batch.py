@@ -23,8 +23,8 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, generate_uid
+from dicom_files import write_slice
+from pydicom.uid import generate_uid
 
 import hostage
 from hostage._progress import fmt_duration
@@ -41,7 +41,6 @@ from hostage.config import Config
 from hostage.enums import Status
 from hostage.result import StudyResult
 
-PATIENT_NAME = "Doe^Janet"  # must never appear in hostage.log or in file names
 OUTPUTS = "json,csv"  # keep the tests fast: no html/labels/seg/sr
 
 
@@ -92,37 +91,19 @@ def write_series(
     for z in range(shape_zyx[0]):
         if z == skip_slice:
             continue
-        meta = FileMetaDataset()
-        sop_class = CTImageStorage if modality == "CT" else MRImageStorage
-        meta.MediaStorageSOPClassUID = sop_class
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID = sop_class
-        ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-        ds.StudyInstanceUID = study_uid
-        ds.SeriesInstanceUID = series_uid
-        ds.FrameOfReferenceUID = study_uid + ".1"
-        ds.Modality = modality
-        ds.PatientName = PATIENT_NAME
-        ds.PatientID = "batch-test"
-        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-        ds.SeriesNumber = 1
-        ds.InstanceNumber = z + 1
-        ds.Rows, ds.Columns = shape_zyx[1], shape_zyx[2]
-        ds.PixelSpacing = [f"{dy:g}", f"{dx:g}"]
-        ds.SliceThickness = f"{dz:g}"
-        ds.ImagePositionPatient = ["-24", "-24", f"{z * dz:g}"]
-        ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
-        ds.PixelRepresentation = 1
-        if modality == "CT":
-            ds.RescaleSlope, ds.RescaleIntercept, ds.RescaleType = "1", "0", "HU"
-        ds.PixelData = hu[z].astype("<i2").tobytes()
-        ds.save_as(folder / f"im{order[z]:04d}", enforce_file_format=True)
+        write_slice(
+            folder / f"im{order[z]:04d}",
+            hu[z],
+            study_uid=study_uid,
+            series_uid=series_uid,
+            ipp=(-24.0, -24.0, z * dz),
+            pixel_spacing=(dy, dx),
+            slope=1.0,
+            intercept=0.0,
+            modality=modality,
+            instance_number=z + 1,
+            slice_thickness=dz,
+        )
     return study_uid
 
 
