@@ -19,14 +19,24 @@ Usage::
     python benchmarks/accuracy.py              # full run (the README table)
     python benchmarks/accuracy.py --quick      # a few small studies, for development
     python benchmarks/accuracy.py --fit --seeds 60 --first-seed 100000
+    python benchmarks/accuracy.py --cache /tmp/acc-cache   # reuse built phantoms
+    python benchmarks/accuracy.py --detect-only --cache /tmp/acc-cache   # segmentation only
+
+``--cache DIR`` stores each built phantom (volume and truth) as one ``.npz``
+per seed, keyed by the seed, the scenario and a hash of the
+``hostage.phantom`` sources, so re-runs skip the phantom builds; a change to
+the phantom code or the scenario draws builds afresh. ``--detect-only`` runs
+the segmentation only (no features, no staging) and prints the detection rows.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -121,11 +131,41 @@ def lesion_specs(sc: dict):
     return 0
 
 
-def make_study(seed: int, *, quick: bool):
-    """Return (volume, truth dict, scenario) for one seed."""
+def _phantom_source_hash() -> str:
+    """Hash of the hostage.phantom sources: a cached phantom is stale when they change."""
+    import hostage.phantom
+
+    h = hashlib.sha256()
+    for f in sorted(Path(hostage.phantom.__file__).parent.glob("*.py")):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _cache_path(cache: str, seed: int, sc: dict) -> Path:
+    key = hashlib.sha256(
+        json.dumps([_phantom_source_hash(), sc], sort_keys=True).encode()
+    ).hexdigest()[:16]
+    return Path(cache) / f"seed{seed}-{key}.npz"
+
+
+def make_study(seed: int, *, quick: bool, cache: str | None = None):
+    """Return (volume, truth dict, scenario) for one seed (read from / written to `cache`)."""
+    from hostage.io.volume import Volume
     from hostage.phantom import make_phantom
 
     sc = scenario(seed, quick=quick)
+    path = _cache_path(cache, seed, sc) if cache else None
+    if path is not None and path.exists():
+        with np.load(path, allow_pickle=False) as z:
+            volume = Volume(
+                hu=z["hu"],
+                spacing_zyx_mm=tuple(float(v) for v in z["spacing"]),
+                origin_lps_mm=tuple(float(v) for v in z["origin"]),
+                direction_lps=z["direction"],
+            )
+            truth = json.loads(str(z["truth"]))
+        return volume, truth, sc
     ph = make_phantom(
         sc["shape_zyx"],
         sc["spacing_zyx_mm"],
@@ -134,17 +174,63 @@ def make_study(seed: int, *, quick: bool):
         psf_fwhm_mm=sc["psf_fwhm_mm"],
         lesions=lesion_specs(sc),
     )
-    return ph.volume, ph.truth.to_dict(), sc
+    truth = ph.truth.to_dict()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+        v = ph.volume
+        np.savez(
+            tmp,
+            hu=v.hu,
+            spacing=np.asarray(v.spacing_zyx_mm),
+            origin=np.asarray(v.origin_lps_mm),
+            direction=np.asarray(v.direction_lps),
+            truth=np.asarray(json.dumps(truth)),
+        )
+        os.replace(tmp, path)
+    return ph.volume, truth, sc
 
 
-def run_one(job: tuple[int, bool, str | None]):
-    """Build and stage one study; return (result dict, truth dict, scenario) or an error text."""
-    seed, quick, config_path = job
+@dataclass(frozen=True)
+class _DetectFocus:
+    """What scoring needs of a focus when only the segmentation runs."""
+
+    id: int
+    centroid_lps_mm: tuple[float, float, float]
+    bbox_lps_mm: tuple[tuple[float, float, float], tuple[float, float, float]]
+    volume_mm3: float
+
+
+def _detect(volume, config: Config) -> list[_DetectFocus]:
+    """Segment only; foci with their LPS bounding boxes (as in result.json)."""
+    from hostage.result import _bbox_corners_lps
+    from hostage.segment import segment
+
+    seg = segment(volume, config=config.segment)
+    return [
+        _DetectFocus(
+            id=f.id,
+            centroid_lps_mm=f.centroid_lps_mm,
+            bbox_lps_mm=_bbox_corners_lps(volume, f.bbox_zyx),
+            volume_mm3=f.volume_mm3,
+        )
+        for f in seg.foci
+    ]
+
+
+def run_one(job: tuple[int, bool, str | None, str | None, bool]):
+    """Build and stage one study; return (result, truth dict, scenario) or an error text.
+
+    The result is a result.json dict, or with `detect_only` a list of foci.
+    """
+    seed, quick, config_path, cache, detect_only = job
     config = load_config(config_path) if config_path else Config()
     try:
-        volume, truth, sc = make_study(seed, quick=quick)
+        volume, truth, sc = make_study(seed, quick=quick, cache=cache)
     except ValueError as exc:  # a requested lesion did not fit this anatomy
         return str(exc)
+    if detect_only:
+        return _detect(volume, config), truth, sc
     return analyse(volume, config=config).result.to_dict(), truth, sc
 
 
@@ -160,10 +246,16 @@ def _lesion_matches(lesion: dict, focus) -> float:
     return float(np.linalg.norm(c - centre)) if (inside or covers) else math.inf
 
 
-def score_study(seed: int, result, truth: dict, sc: dict, t: Tally) -> None:
-    """Match lesions to foci (greedy by distance) and update the tally."""
+def score_study(
+    seed: int, result, truth: dict, sc: dict, t: Tally, *, detect_only: bool = False
+) -> None:
+    """Match lesions to foci (greedy by distance) and update the tally.
+
+    `result` is a StudyResult, or with `detect_only` a list of foci
+    (only detection is scored).
+    """
     lesions = [les for les in truth["lesions"]]
-    foci = list(result.foci)
+    foci = list(result) if detect_only else list(result.foci)
     pairs = sorted(
         (d, i, j)
         for i, les in enumerate(lesions)
@@ -196,6 +288,8 @@ def score_study(seed: int, result, truth: dict, sc: dict, t: Tally) -> None:
             continue
         if big:
             t.detected += 1
+        if detect_only:
+            continue
         f = foci[used_l[i]]
         if les.get("central_first"):
             # the phantom labels central-first lesions "mature"; what matters is the flag
@@ -220,11 +314,14 @@ def score_study(seed: int, result, truth: dict, sc: dict, t: Tally) -> None:
     for j, f in enumerate(foci):
         if j not in used_f:
             t.false_positives += 1
+            stage = "" if detect_only else f", {f.stage.value}"
             t.fp_details.append(
                 f"{where}: focus {f.id} at {tuple(round(v) for v in f.centroid_lps_mm)} "
-                f"({f.volume_mm3:.0f} mm³, {f.stage.value}) matches no lesion"
+                f"({f.volume_mm3:.0f} mm³{stage}) matches no lesion"
             )
     t.studies += 1
+    if detect_only:
+        return
     expected = truth.get("expected_resection")
     if expected is not None:
         t.resection_total += 1
@@ -247,7 +344,7 @@ def macro_f1(confusion: np.ndarray) -> float:
     return float(np.mean(f1))
 
 
-def report(t: Tally, command: str) -> str:
+def report(t: Tally, command: str, *, detect_only: bool = False) -> str:
     sens = t.detected / t.lesions if t.lesions else math.nan
     fp = t.false_positives / t.studies if t.studies else math.nan
     acc = np.trace(t.confusion) / t.confusion.sum() if t.confusion.sum() else math.nan
@@ -275,6 +372,8 @@ def report(t: Tally, command: str) -> str:
     ]
     for n, row in zip(names, t.confusion, strict=True):
         lines.append(f"| {n} | " + " | ".join(str(int(v)) for v in row) + " |")
+    if detect_only:  # the segmentation alone: detection rows only
+        lines = lines[:7]
     for title, items in (
         ("skipped seeds", t.skipped),
         ("missed lesions", t.misses),
@@ -298,6 +397,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fit", action="store_true", help="refit the stage weights on these seeds")
     p.add_argument("--dump", help="write per-focus features and truth stages to this JSON file")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument(
+        "--cache", help="folder of built phantoms (one .npz per seed), reused across runs"
+    )
+    p.add_argument(
+        "--detect-only",
+        action="store_true",
+        help="segmentation only: detection sensitivity and false positives (no staging)",
+    )
     args = p.parse_args(argv)
     command = "python benchmarks/accuracy.py " + " ".join(sys.argv[1:] if argv is None else argv)
     n = args.seeds if args.seeds is not None else (8 if args.quick else 60)
@@ -305,7 +412,9 @@ def main(argv: list[str] | None = None) -> int:
     t = Tally()
     t0 = time.perf_counter()
     seeds = range(args.first_seed, args.first_seed + n)
-    jobs = [(seed, args.quick, args.config) for seed in seeds]
+    if args.detect_only and (args.fit or args.dump):
+        p.error("--detect-only cannot be combined with --fit or --dump (they need the features)")
+    jobs = [(seed, args.quick, args.config, args.cache, args.detect_only) for seed in seeds]
     pool = None
     if args.jobs > 1:
         from concurrent.futures import ProcessPoolExecutor
@@ -317,6 +426,14 @@ def main(argv: list[str] | None = None) -> int:
             t.skipped.append(f"seed {seed}: phantom not built ({outcome})")
             continue
         doc, truth, sc = outcome
+        if args.detect_only:
+            score_study(seed, doc, truth, sc, t, detect_only=True)
+            print(
+                f"seed {seed}: {len(truth['lesions'])} lesions, {len(doc)} foci",
+                file=sys.stderr,
+                flush=True,
+            )
+            continue
         result = StudyResult.from_dict(doc)
         score_study(seed, result, truth, sc, t)
         print(
@@ -340,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         start = text.index("[classify]")
         print(text[start : text.index("[batch]")])
         return 0
-    print(report(t, command))
+    print(report(t, command, detect_only=args.detect_only))
     return 0
 
 
