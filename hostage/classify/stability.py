@@ -16,6 +16,20 @@ Four perturbed versions of every focus mask are measured with the public
 score times the fraction of the 5 measurements (original + 4) that agree on the
 stage, and the stages seen are recorded in ``FocusStage.perturbed_stages``. A
 perturbation that leaves fewer than 8 voxels is skipped.
+
+Only the stage of a perturbed focus is used, and the stage rules
+(:func:`hostage.classify.rules.score_focus`) read a known set of features:
+the feature of every evidence term and its reliability flag
+(:func:`stage_feature_names`). So a perturbed focus is measured with only the
+feature families that compute those (:func:`hostage.features.families_for`);
+the families that do not enter the stage (size, relation to bone, metal) and
+the study-level distance look-ups they need are not run again. The stage is
+the same as with a full :func:`hostage.features.measure` (tested).
+
+No focus is exempted from the perturbations, however large its score margin:
+the evidence terms are clipped ramps of features that a one-voxel change can
+move across their whole range on a small focus (a rim that closes, a core
+that appears), so no margin bounds the change a priori.
 """
 
 from __future__ import annotations
@@ -23,13 +37,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
+from functools import cache
 from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import ndimage as ndi
 
 from ..enums import Stage
-from .rules import score_focus
+from .rules import TERMS, score_focus
 from .types import FocusStage
 
 if TYPE_CHECKING:
@@ -39,11 +54,36 @@ if TYPE_CHECKING:
     from ..segment import Segmentation
     from ..segment.foci import Focus
 
-__all__ = ["check_stability", "perturbed_foci"]
+__all__ = ["check_stability", "perturbed_foci", "stage_feature_names"]
 
 logger = logging.getLogger(__name__)
 
 _MIN_VOXELS = 8
+
+
+@cache
+def stage_feature_names() -> frozenset[str]:
+    """Names of the features the stage of a focus depends on.
+
+    :func:`~hostage.classify.rules.score_focus` chooses the stage from the
+    evidence terms (:data:`~hostage.classify.rules.TERMS`) alone; each term
+    reads one feature and, for some, a reliability flag. The other features it
+    reads (zonal pattern, relation to bone, metal) change flags, reasons and
+    the confidence, never the stage.
+
+    Returns
+    -------
+    frozenset of str
+
+    Examples
+    --------
+    >>> names = stage_feature_names()
+    >>> "rim_completeness" in names, "texture_reliable" in names, "size_volume_mm3" in names
+    (True, True, False)
+    """
+    names = {t.feature for t in TERMS}
+    names.update(t.reliable_flag for t in TERMS if t.reliable_flag is not None)
+    return frozenset(names)
 
 
 def _focus_from_mask(
@@ -171,11 +211,12 @@ def check_stability(
         agreement and a reason naming any perturbation that changed the stage.
         Returned unchanged when ``[classify] stability_checks`` is false.
     """
-    from ..features import measure
+    from ..features import families_for, measure
 
     ccfg = config.classify
     if not ccfg.stability_checks:
         return list(stages)
+    families = families_for(stage_feature_names())
     out = []
     for focus, st in zip(seg.foci, stages, strict=True):
         variants = perturbed_foci(
@@ -189,7 +230,7 @@ def check_stability(
         )
         seen: list[tuple[str, Stage]] = []
         for name, pf in variants:
-            values = measure(volume, pf, seg, config=config.features).values
+            values = measure(volume, pf, seg, config=config.features, families=families).values
             seen.append((name, score_focus(values, config=ccfg).stage))
         out.append(_apply(st, seen, ccfg.min_confidence))
     return out

@@ -1,11 +1,13 @@
 """Measure each focus: one module per feature family, an explicit ordered registry.
 
 ``measure(volume, focus, seg, *, config) -> FocusFeatures`` is the entry point.
+A caller that needs only some features (the stability check re-measures only
+what the stage rules read) passes ``families=families_for(names)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -29,6 +31,7 @@ __all__ = [
     "FocusFeatures",
     "FocusROI",
     "build_roi",
+    "families_for",
     "measure",
     "measure_roi",
     "roi_from_arrays",
@@ -45,6 +48,46 @@ FAMILIES: tuple[FeatureFamily, ...] = (
     bone.FAMILY,
     metal.FAMILY,
 )
+
+
+#: Families that read the study-level distances (to native bone, to metal) of the ROI.
+_DISTANCE_FAMILIES: tuple[FeatureFamily, ...] = (bone.FAMILY, metal.FAMILY)
+
+
+def families_for(names: Iterable[str]) -> tuple[FeatureFamily, ...]:
+    """Return the families of :data:`FAMILIES` that compute any of `names`, in registry order.
+
+    Parameters
+    ----------
+    names : iterable of str
+        Feature names (as declared by the families).
+
+    Returns
+    -------
+    tuple of FeatureFamily
+
+    Raises
+    ------
+    KeyError
+        If a name is not declared by any family (the message lists the close matches).
+
+    Examples
+    --------
+    >>> [f.name for f in families_for(["rim_completeness", "size_volume_mm3"])]
+    ['size', 'rim']
+    """
+    wanted = set(names)
+    known = {n for f in FAMILIES for n in f.names}
+    unknown = sorted(wanted - known)
+    if unknown:
+        from ..errors import did_you_mean
+
+        hints = "".join(did_you_mean(n, sorted(known)) for n in unknown)
+        raise KeyError(
+            f"families_for: no feature family declares {unknown}{hints}; "
+            "use names from hostage.features.FAMILIES"
+        )
+    return tuple(f for f in FAMILIES if wanted.intersection(f.names))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,8 +111,14 @@ class FocusFeatures:
         )
 
 
-def measure_roi(roi: FocusROI, *, config: FeatureConfig, focus_id: int = 0) -> FocusFeatures:
-    """Compute every family of :data:`FAMILIES` on a prepared ROI.
+def measure_roi(
+    roi: FocusROI,
+    *,
+    config: FeatureConfig,
+    focus_id: int = 0,
+    families: Sequence[FeatureFamily] = FAMILIES,
+) -> FocusFeatures:
+    """Compute the feature families (by default all of :data:`FAMILIES`) on a prepared ROI.
 
     Parameters
     ----------
@@ -79,6 +128,8 @@ def measure_roi(roi: FocusROI, *, config: FeatureConfig, focus_id: int = 0) -> F
         Feature settings.
     focus_id : int
         Id recorded in the result.
+    families : sequence of FeatureFamily
+        The families to run, in this order (default: all, in registry order).
 
     Returns
     -------
@@ -91,7 +142,7 @@ def measure_roi(roi: FocusROI, *, config: FeatureConfig, focus_id: int = 0) -> F
     """
     values: dict[str, float] = {}
     with np.errstate(divide="raise", invalid="raise"):
-        for family in FAMILIES:
+        for family in families:
             out = family(roi, config=config)
             if tuple(out) != family.names:
                 raise RuntimeError(
@@ -102,9 +153,14 @@ def measure_roi(roi: FocusROI, *, config: FeatureConfig, focus_id: int = 0) -> F
 
 
 def measure(
-    volume: Volume, focus: Focus, seg: Segmentation, *, config: FeatureConfig
+    volume: Volume,
+    focus: Focus,
+    seg: Segmentation,
+    *,
+    config: FeatureConfig,
+    families: Sequence[FeatureFamily] = FAMILIES,
 ) -> FocusFeatures:
-    """Measure one focus: build its ROI once, then run every feature family.
+    """Measure one focus: build its ROI once, then run the feature families.
 
     Parameters
     ----------
@@ -116,12 +172,17 @@ def measure(
         The study's segmentation (bone, metal, other foci, reference tissues).
     config : FeatureConfig
         Feature settings (``[features]`` table).
+    families : sequence of FeatureFamily
+        The families to run (default: all; see :func:`families_for`). The
+        study-level distances to native bone and metal are only looked up when
+        a family that reads them is run.
 
     Returns
     -------
     FocusFeatures
-        Values ordered as :data:`FAMILIES` (NaN only where a family's
-        documented rule says a feature is undefined).
+        Values ordered as `families` (NaN only where a family's documented
+        rule says a feature is undefined).
     """
-    roi = build_roi(volume, focus, seg, config=config)
-    return measure_roi(roi, config=config, focus_id=focus.id)
+    distances = any(f in _DISTANCE_FAMILIES for f in families)
+    roi = build_roi(volume, focus, seg, config=config, distances=distances)
+    return measure_roi(roi, config=config, focus_id=focus.id, families=families)

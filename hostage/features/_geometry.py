@@ -132,10 +132,27 @@ def surface_mesh(
     if not mask.any():
         raise ValueError("surface_mesh: mask is empty; a focus needs at least one voxel")
     pad = [max(2, math.ceil(3 * smooth_mm / s) + 1) for s in spacing]
-    padded = np.pad(mask.astype(np.float32), [(p, p) for p in pad])
-    field = smooth(padded, spacing_zyx_mm=spacing, sigma_mm=smooth_mm)
+    shape = tuple(n + 2 * p for n, p in zip(mask.shape, pad, strict=True))
+    # The smoothed field is zero beyond the Gaussian's reach from the mask's bounding box,
+    # so it is computed (and triangulated) on that box only, on the grid of the whole padded
+    # crop: the vertex coordinates, and with them every feature, do not depend on how much
+    # empty crop surrounds the focus, and the time does not grow with it.
+    reach = [int(3.0 * max(smooth_mm, 0.0) / s + 0.5) + 3 for s in spacing]
+    box = []
+    for ax in range(3):
+        nz = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != ax)))
+        lo = max(0, int(nz[0]) + pad[ax] - reach[ax])
+        hi = min(shape[ax], int(nz[-1]) + 1 + pad[ax] + reach[ax])
+        box.append(slice(lo, hi))
+    sub = tuple(box)
+    padded = np.zeros(shape, dtype=np.float32)
+    padded[tuple(slice(p, p + n) for p, n in zip(pad, mask.shape, strict=True))] = mask
+    field = np.zeros(shape, dtype=np.float32)
+    field[sub] = smooth(padded[sub], spacing_zyx_mm=spacing, sigma_mm=smooth_mm)
+    in_box = np.zeros(shape, dtype=bool)
+    in_box[sub] = True
     level = 0.5 if field.max() > 0.5 else 0.5 * float(field.max())
-    verts, faces, _, _ = marching_cubes(field, level=level, spacing=spacing)
+    verts, faces, _, _ = marching_cubes(field, level=level, spacing=spacing, mask=in_box)
     verts = verts.astype(np.float64) - np.asarray(pad) * np.asarray(spacing)
     tri = verts[faces]
     cross = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
@@ -145,8 +162,9 @@ def surface_mesh(
         float(np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum()) / 6.0
     )
     # Outward normals: minus the gradient of the smoothed mask at each vertex.
-    grads = np.gradient(field, *spacing)
+    grads = np.gradient(field[sub], *spacing)
     idx = (verts + np.asarray(pad) * np.asarray(spacing)) / np.asarray(spacing)
+    idx = idx - np.array([b.start for b in sub], dtype=np.float64)
     g = np.stack([ndi.map_coordinates(gr, idx.T, order=1, mode="nearest") for gr in grads], axis=1)
     norm = np.linalg.norm(g, axis=1)
     ok = norm > 0
@@ -197,9 +215,13 @@ def sample_profiles(
     ...                 np.array([-1.0, 0.0, 2.0]), spacing_zyx_mm=(1.0, 1.0, 2.0))
     array([[1.5, 2. , 3. ]])
     """
-    spacing = np.asarray(check_spacing(spacing_zyx_mm))
-    pts = points_mm[:, None, :] + offsets_mm[None, :, None] * directions[:, None, :]
-    idx = (pts / spacing).reshape(-1, 3).T
+    spacing = check_spacing(spacing_zyx_mm)
+    grid = np.empty((3, len(points_mm), len(offsets_mm)), dtype=np.float64)
+    for ax in range(3):  # (point + offset * direction) / spacing, one axis at a time
+        np.multiply(offsets_mm[None, :], directions[:, ax, None], out=grid[ax])
+        grid[ax] += points_mm[:, ax, None]
+        grid[ax] /= spacing[ax]
+    idx = grid.reshape(3, -1)
     img = image if image.dtype in (np.int16, np.float32, np.float64) else image.astype(np.float32)
     vals = ndi.map_coordinates(img, idx, order=1, mode="nearest", output=np.float64)
     return vals.reshape(len(points_mm), len(offsets_mm))
@@ -293,6 +315,7 @@ def max_pairwise_distance_mm(points_mm: np.ndarray) -> float:
     5.0
     """
     from scipy.spatial import ConvexHull, QhullError
+    from scipy.spatial.distance import cdist
 
     pts = np.asarray(points_mm, dtype=np.float64)
     if len(pts) < 2:
@@ -300,8 +323,25 @@ def max_pairwise_distance_mm(points_mm: np.ndarray) -> float:
     if len(pts) > 8:
         with contextlib.suppress(QhullError):  # coplanar or degenerate point sets: use all points
             pts = pts[ConvexHull(pts).vertices]
+    # Prune: a pair longer than a known pair length `best` needs |p - c| + |q - c| >= best
+    # (c the centroid, triangle inequality), so only points with |p - c| >= best - max|q - c|
+    # can be an end of the diameter. The kept pairs are compared exactly as before.
+    best = _farthest_pair_mm(pts)
+    r = np.linalg.norm(pts - pts.mean(axis=0), axis=1)
+    pts = pts[r >= (best - float(r.max())) * (1.0 - 1e-9) - 1e-9]
+    for start in range(0, len(pts), 1024):  # rows against the rows from `start` on
+        best = max(best, float(cdist(pts[start : start + 1024], pts[start:]).max()))
+    return best
+
+
+def _farthest_pair_mm(pts: np.ndarray) -> float:
+    """Length of one long pair (a lower bound of the diameter): farthest-point hops."""
+    i = int(np.argmax(np.linalg.norm(pts - pts.mean(axis=0), axis=1)))
     best = 0.0
-    for start in range(0, len(pts), 512):
-        d = np.linalg.norm(pts[start : start + 512, None, :] - pts[None, :, :], axis=2)
-        best = max(best, float(d.max()))
+    for _ in range(3):
+        d = np.linalg.norm(pts[i][None, :] - pts, axis=1)
+        j = int(np.argmax(d))
+        if float(d[j]) <= best:
+            break
+        best, i = float(d[j]), j
     return best

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -114,6 +116,29 @@ def _gap_to_bone_mm(
     return max(0.0, d - step)
 
 
+def _bbox(mask: np.ndarray, *, pad: int) -> tuple[slice, ...]:
+    """Bounding box of a non-empty mask, widened by `pad` voxels and clipped to the array."""
+    box = []
+    for ax in range(mask.ndim):
+        nz = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != ax)))
+        box.append(slice(max(0, int(nz[0]) - pad), min(mask.shape[ax], int(nz[-1]) + 1 + pad)))
+    return tuple(box)
+
+
+def _depth_mm(mask: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
+    """Distance (mm) from each mask voxel to the nearest non-mask voxel centre; 0 outside.
+
+    Computed on the mask's bounding box plus one voxel: that layer is all
+    background, and for a voxel inside the box the nearest background voxel
+    beyond the box is never nearer than its projection onto the layer, so the
+    result is that of the whole crop at a fraction of the cost.
+    """
+    box = _bbox(mask, pad=1)
+    depth = np.zeros(mask.shape, dtype=np.float32)
+    depth[box] = ndi.distance_transform_edt(mask[box], sampling=spacing)
+    return depth
+
+
 def roi_from_arrays(
     hu: np.ndarray,
     mask: np.ndarray,
@@ -181,7 +206,7 @@ def roi_from_arrays(
     )
     excl = excl & ~mask
     with np.errstate(divide="raise", invalid="raise"):
-        depth = ndi.distance_transform_edt(mask, sampling=spacing).astype(np.float32)
+        depth = _depth_mm(mask, spacing)
         if bone_distance_mm is None:
             bone_distance_mm = _gap_to_bone_mm(mask, bone, spacing) if bone.any() else math.nan
         mesh = surface_mesh(mask, spacing_zyx_mm=spacing, smooth_mm=config.mesh_smooth_mm)
@@ -204,17 +229,48 @@ def roi_from_arrays(
     )
 
 
-def _nearest_mm(points_zyx_mm: np.ndarray, query_zyx_mm: np.ndarray) -> float:
+#: k-d trees of the study-level point sets (bone, metal), one per array while it lives:
+#: every focus of a study queries the same points, so the tree is built once.
+_TREES: dict[int, tuple[weakref.ref[np.ndarray], object]] = {}
+_TREES_LOCK = threading.Lock()
+
+
+def _tree(points_zyx_mm: np.ndarray) -> object:
     from scipy.spatial import cKDTree
 
+    key = id(points_zyx_mm)
+    with _TREES_LOCK:
+        hit = _TREES.get(key)
+        if hit is not None and hit[0]() is points_zyx_mm:
+            return hit[1]
+    tree = cKDTree(points_zyx_mm)
+
+    def forget(_ref: weakref.ref[np.ndarray], k: int = key) -> None:
+        _TREES.pop(k, None)
+
+    try:
+        ref = weakref.ref(points_zyx_mm, forget)
+    except TypeError:  # not weak-referenceable (a view of a foreign buffer): do not cache
+        return tree
+    with _TREES_LOCK:
+        _TREES[key] = (ref, tree)
+    return tree
+
+
+def _nearest_mm(points_zyx_mm: np.ndarray, query_zyx_mm: np.ndarray) -> float:
     if len(points_zyx_mm) == 0:
         return math.nan
-    d, _ = cKDTree(points_zyx_mm).query(query_zyx_mm, k=1)
+    d, _ = _tree(points_zyx_mm).query(query_zyx_mm, k=1)  # type: ignore[attr-defined]
     return float(np.min(d))
 
 
 def build_roi(
-    volume: Volume, focus: Focus, seg: Segmentation, *, config: FeatureConfig
+    volume: Volume,
+    focus: Focus,
+    seg: Segmentation,
+    *,
+    config: FeatureConfig,
+    distances: bool = True,
 ) -> FocusROI:
     """Crop the volume around `focus` (bbox + ``roi_margin_mm``) and build its ROI.
 
@@ -228,6 +284,10 @@ def build_roi(
         The segmentation `focus` belongs to.
     config : FeatureConfig
         Feature settings.
+    distances : bool
+        Measure the distances to native bone and metal (the ``bone`` and
+        ``metal`` families read them). False leaves both NaN, for callers that
+        run neither family.
 
     Returns
     -------
@@ -252,14 +312,17 @@ def build_roi(
     others = (labels != 0) & (labels != focus.id)
     bone = np.asarray(seg.bone_mask[crop], dtype=bool)
     metal = np.asarray(seg.metal_mask[crop], dtype=bool)
-    # Distances to bone and metal beyond the crop come from the study-level point sets.
-    idx = np.argwhere(mask)
-    sub = idx[:: max(1, len(idx) // 2000)]
-    query = (sub + np.asarray(offset)) * np.asarray(spacing)
-    bone_d: float | None = None
-    if not (bone & ~mask).any():
-        bone_d = _nearest_mm(seg.bone_points_zyx_mm, query)
-    metal_d = _nearest_mm(seg.metal_points_zyx_mm, query)
+    bone_d: float | None = math.nan
+    metal_d = math.nan
+    if distances:
+        # Distances to bone and metal beyond the crop come from the study-level point sets.
+        idx = np.argwhere(mask)
+        sub = idx[:: max(1, len(idx) // 2000)]
+        query = (sub + np.asarray(offset)) * np.asarray(spacing)
+        bone_d = None  # measured in the crop by roi_from_arrays
+        if not (bone & ~mask).any():
+            bone_d = _nearest_mm(seg.bone_points_zyx_mm, query)
+        metal_d = _nearest_mm(seg.metal_points_zyx_mm, query)
     return roi_from_arrays(
         hu,
         mask,

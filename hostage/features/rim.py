@@ -103,19 +103,13 @@ def rim_features(roi: FocusROI, *, config: FeatureConfig) -> dict[str, float]:
         thick = math.nan
         rim_p = is_rim & planar
         if rim_p.any():
-            ipk = np.argmax(np.where(in_shell[None, :], prof, -np.inf), axis=1)
-            widths = []
-            for row, i, pk in zip(prof[rim_p], ipk[rim_p], peak[rim_p], strict=True):
-                level = 0.5 * (pk + core_hu)
-                above = row >= level
-                lo = i
-                while lo > 0 and above[lo - 1]:
-                    lo -= 1
-                hi = i
-                while hi < len(row) - 1 and above[hi + 1]:
-                    hi += 1
-                widths.append((hi - lo + 1) * step)
-            thick = float(np.median(widths))
+            ipk = np.argmax(np.where(in_shell[None, :], prof, -np.inf), axis=1)[rim_p, None]
+            # the run of samples around the peak that stay at or above half maximum
+            below = prof[rim_p] < 0.5 * (peak[rim_p, None] + core_hu)
+            pos = np.arange(len(offsets))[None, :]
+            lo = np.where(below & (pos < ipk), pos, -1).max(axis=1) + 1
+            hi = np.where(below & (pos > ipk), pos, len(offsets)).min(axis=1) - 1
+            thick = float(np.median((hi - lo + 1) * step))
         fat_level = 0.5 * (ref.fat_hu + ref.muscle_hu)
         fat_fraction = float(np.mean(roi.hu_smooth[core] < fat_level))
     return {
