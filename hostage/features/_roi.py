@@ -243,7 +243,8 @@ def _tree(points_zyx_mm: np.ndarray) -> object:
         hit = _TREES.get(key)
         if hit is not None and hit[0]() is points_zyx_mm:
             return hit[1]
-    tree = cKDTree(points_zyx_mm)
+    # the tree keeps its data array: give it a copy, so that it does not keep the points alive
+    tree = cKDTree(np.array(points_zyx_mm, dtype=np.float64, copy=True))
 
     def forget(_ref: weakref.ref[np.ndarray], k: int = key) -> None:
         _TREES.pop(k, None)

@@ -130,3 +130,79 @@ def test_stable_focus_keeps_its_confidence():
     # immature <-> amorphous flips lower the confidence but do not touch readiness
     st = _apply(_stage(IM, 0.8), [("a", A), ("b", IM)], 0.5)
     assert st.unstable and not st.readiness_ambiguous
+
+
+def test_stage_reads_only_the_stage_feature_names(phantom_small):
+    """Features outside stage_feature_names() never move the stage, whatever their value."""
+    from hostage.classify.rules import score_focus
+    from hostage.classify.stability import stage_feature_names
+    from hostage.config import ClassifyConfig, Config
+    from hostage.features import FAMILIES, measure
+    from hostage.segment import segment
+
+    cfg = Config()
+    vol = phantom_small.volume
+    seg = segment(vol, config=cfg.segment)
+    names = stage_feature_names()
+    all_names = {n for f in FAMILIES for n in f.names}
+    assert names <= all_names
+    assert {"rim_completeness", "texture_reliable", "margin_sharpness_ratio"} <= names
+    assert not names & {"size_volume_mm3", "bone_distance_mm", "metal_streak_zone"}
+    rng = np.random.default_rng(0)
+    ccfg = ClassifyConfig()
+    stages = set()
+    for focus in seg.foci:
+        values = dict(measure(vol, focus, seg, config=cfg.features).values)
+        stage = score_focus(values, config=ccfg).stage
+        stages.add(stage)
+        for _ in range(20):
+            junk = {
+                k: (v if k in names else float(rng.uniform(-1e3, 1e3))) for k, v in values.items()
+            }
+            assert score_focus(junk, config=ccfg).stage is stage
+            only = {k: v for k, v in values.items() if k in names}
+            assert score_focus(only, config=ccfg).stage is stage
+    assert len(stages) >= 2  # the phantom's foci are not all one stage: the check has teeth
+
+
+def test_fast_path_gives_the_full_remeasure_answer(phantom_small):
+    """check_stability (only the stage families) agrees with a full measure of every perturbation."""
+    from hostage.classify import check_stability, classify
+    from hostage.classify.rules import score_focus
+    from hostage.classify.stability import perturbed_foci
+    from hostage.config import Config
+    from hostage.features import FAMILIES, families_for, measure
+    from hostage.segment import segment
+
+    cfg = Config()
+    vol = phantom_small.volume
+    seg = segment(vol, config=cfg.segment)
+    features = [measure(vol, f, seg, config=cfg.features) for f in seg.foci]
+    stages = [classify(f, config=cfg.classify) for f in features]
+    fast = check_stability(vol, seg, features, stages, config=cfg)
+    assert len(fast) == len(seg.foci) >= 3
+    from hostage.classify.stability import stage_feature_names
+
+    fams = families_for(stage_feature_names())
+    assert 0 < len(fams) < len(FAMILIES)
+    for focus, st in zip(seg.foci, fast, strict=True):
+        full = []
+        for _, pf in perturbed_foci(
+            vol,
+            focus,
+            seg,
+            grow_min_hu=cfg.segment.focus_grow_min_hu,
+            threshold_hu=cfg.classify.stability_threshold_hu,
+            mask_voxels=cfg.classify.stability_mask_voxels,
+            smooth_mm=cfg.segment.focus_smooth_mm,
+        ):
+            everything = measure(vol, pf, seg, config=cfg.features).values
+            subset = measure(vol, pf, seg, config=cfg.features, families=fams).values
+            # the families that run give the very same values as in a full measure
+            assert all(
+                everything[k] == v or (v != v and everything[k] != everything[k])
+                for k, v in subset.items()
+            )
+            full.append(score_focus(everything, config=cfg.classify).stage)
+        assert st.perturbed_stages == tuple(full)
+        assert len(full) >= 3  # a perturbation that leaves < 8 voxels is skipped

@@ -111,3 +111,91 @@ def test_connectivity_counts_loops_of_a_lattice():
     assert b0 == 1
     # graph of 27 nodes and 54 edges: cycle rank = 54 - 27 + 1 = 28
     assert b1 == 28
+
+
+def test_families_for_picks_the_declaring_families_in_registry_order():
+    from hostage.features import FAMILIES, families_for
+
+    fams = families_for(["zonal_central_first", "rim_completeness", "rim_fat_fraction"])
+    assert [f.name for f in fams] == ["rim", "zonal"]
+    assert families_for([]) == ()
+    assert families_for(n for f in FAMILIES for n in f.names) == FAMILIES
+    with pytest.raises(KeyError, match="did you mean 'rim_completeness'"):
+        families_for(["rim_completness"])
+
+
+def _surface_mesh_whole_crop(mask, spacing, smooth_mm):
+    """The straightforward surface mesh: smooth and triangulate the whole padded crop."""
+    import math
+
+    from skimage.measure import marching_cubes
+
+    from hostage.features._geometry import smooth
+
+    pad = [max(2, math.ceil(3 * smooth_mm / s) + 1) for s in spacing]
+    field = smooth(
+        np.pad(mask.astype(np.float32), [(p, p) for p in pad]),
+        spacing_zyx_mm=spacing,
+        sigma_mm=smooth_mm,
+    )
+    level = 0.5 if field.max() > 0.5 else 0.5 * float(field.max())
+    verts, faces, _, _ = marching_cubes(field, level=level, spacing=spacing)
+    verts = verts.astype(np.float64) - np.asarray(pad) * np.asarray(spacing)
+    grads = np.gradient(field, *spacing)
+    idx = (verts + np.asarray(pad) * np.asarray(spacing)) / np.asarray(spacing)
+    g = np.stack([ndi.map_coordinates(gr, idx.T, order=1, mode="nearest") for gr in grads], 1)
+    return verts, faces, -g / np.linalg.norm(g, axis=1)[:, None]
+
+
+@pytest.mark.parametrize("spacing", SPACINGS)
+@pytest.mark.parametrize("where", ["middle", "corner"])
+def test_surface_mesh_and_depth_on_the_focus_box_equal_the_whole_crop(spacing, where):
+    from hostage.features._geometry import surface_mesh
+    from hostage.features._roi import _depth_mm
+
+    rng = np.random.default_rng(3)
+    mask = np.zeros((20, 40, 44), bool)
+    # a lumpy blob: an ellipsoid with random bumps, so the mesh has no symmetry to hide behind
+    blob = ellipsoid(3, 6, 5)[1:-1, 1:-1, 1:-1][:, :, :12]  # (7, 13, 11)
+    blob = np.pad(blob, ((0, 1), (0, 1), (0, 1))) | (rng.random((8, 14, 12)) > 0.8)
+    at = (6, 13, 20) if where == "middle" else (0, 0, 0)
+    mask[at[0] : at[0] + 8, at[1] : at[1] + 14, at[2] : at[2] + 12] = blob
+    mesh = surface_mesh(mask, spacing_zyx_mm=spacing, smooth_mm=CFG.mesh_smooth_mm)
+    verts, faces, normals = _surface_mesh_whole_crop(mask, spacing, CFG.mesh_smooth_mm)
+    np.testing.assert_array_equal(mesh.verts_mm, verts)
+    np.testing.assert_array_equal(mesh.faces, faces)
+    np.testing.assert_array_equal(mesh.normals, normals)
+    np.testing.assert_array_equal(
+        _depth_mm(mask, spacing),
+        ndi.distance_transform_edt(mask, sampling=spacing).astype(np.float32),
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_max_pairwise_distance_is_the_brute_force_maximum(seed):
+    from hostage.features._geometry import max_pairwise_distance_mm
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 700))
+    pts = rng.normal(size=(n, 3)) * rng.uniform(0.2, 30.0, size=3) + rng.uniform(-50, 50, 3)
+    if seed == 5:
+        pts[:, 0] = 4.0  # coplanar: no 3-D hull, every point is compared
+    brute = float(np.linalg.norm(pts[:, None, :] - pts[None, :, :], axis=2).max())
+    assert max_pairwise_distance_mm(pts) == brute
+
+
+def test_study_point_trees_are_built_once_and_forgotten_with_their_points():
+    from scipy.spatial import cKDTree
+
+    from hostage.features import _roi
+
+    rng = np.random.default_rng(1)
+    pts = rng.uniform(0, 100, (500, 3))
+    query = rng.uniform(0, 100, (40, 3))
+    assert _roi._tree(pts) is _roi._tree(pts)
+    assert _roi._nearest_mm(pts, query) == float(np.min(cKDTree(pts).query(query)[0]))
+    key = id(pts)
+    assert key in _roi._TREES
+    del pts
+    assert key not in _roi._TREES
+    assert np.isnan(_roi._nearest_mm(np.zeros((0, 3)), query))
