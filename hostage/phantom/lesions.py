@@ -17,7 +17,8 @@ atypical):
     140-330 HU over the lesion, specks 250-450 HU, never above 650 HU.
 ``immature``
     A sparse, irregular 3-D network of plates and rods of woven bone (600-1000 HU
-    material, bone volume fraction 0.12-0.22) in an osteoid haze, denser at the
+    material, bone volume fraction 0.15-0.28) in an osteoid haze (80-200 HU above
+    muscle; the lesion averages about 250-450 HU), denser at the
     periphery, with a partial faint rim (20-60 % of the surface, 0.8-1.8 mm,
     400-700 HU) and a margin that fades over 1.5-3.5 mm.
 ``mature``
@@ -595,7 +596,7 @@ def _fill_stage(
     if p.stage is Stage.IMMATURE:
         margin = rng.uniform(1.5, 3.5)
         periph = np.clip(1.0 - depth / (0.45 * p.size_mm / 2.0), 0.0, 1.0)
-        bvtv = rng.uniform(0.12, 0.22)
+        bvtv = rng.uniform(0.15, 0.28)
         net = _network(
             rng,
             shape,
@@ -613,8 +614,10 @@ def _fill_stage(
         dd = d - margin * 0.5 * (1.0 + fuzz(x, y, z))
         taper = _sigmoid(-dd / (margin / 3.0))
         exc = (p.density_hu - _MUSCLE_HU) * net.astype(np.float32) * taper
-        haze = rng.uniform(25.0, 70.0)
-        exc += haze * _sigmoid(-d / 0.8)
+        # osteoid haze: together with the network the lesion averages about 250-450 HU,
+        # DOMAIN.md's intermediate density, clearly above an amorphous cloud's
+        haze = rng.uniform(80.0, 200.0)
+        exc += haze * _sigmoid(-d / 0.8) * taper
         cover = _rim_cover(rng, grids, p.rim_completeness, p.size_mm)
         rim = inside & (depth <= p.rim_thickness_mm) & cover
         rim_hu = rng.uniform(400.0, 700.0)
