@@ -42,16 +42,17 @@ def surface_edge_profile(roi: FocusROI, *, config: FeatureConfig) -> tuple[np.nd
     step = config.profile_step_mm
     offsets = np.arange(-config.margin_inside_mm, config.margin_outside_mm + step / 2, step)
     keep = np.abs(mesh.normals[:, 0]) <= config.margin_max_normal_z
-    if roi.exclude_mask.any():
+    if roi.exclude_mask.any() and keep.any():
+        # only the in-plane vertices can be kept, so only their segments are checked
         out_pts = offsets[offsets > 0]
         hits = sample_profiles(
             roi.exclude_mask.astype(np.float32),
-            mesh.verts_mm,
-            mesh.normals,
+            mesh.verts_mm[keep],
+            mesh.normals[keep],
             out_pts,
             spacing_zyx_mm=roi.spacing_zyx_mm,
         )
-        keep &= hits.max(axis=1) < 0.5
+        keep[keep] = hits.max(axis=1) < 0.5
     if keep.sum() < 20:
         keep = np.ones(len(mesh.verts_mm), dtype=bool)
     prof = sample_profiles(
