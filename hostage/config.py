@@ -239,6 +239,12 @@ class SegmentConfig:
     edge_max_profiles: int = param(
         1500, "Most cortex boundary profiles sampled for the scanner edge width.", min=10
     )
+    fallback_noise_hu: float = param(
+        20.0,
+        "Noise SD (HU) assumed for the focus seed threshold when the scan has too little "
+        "homogeneous muscle to measure it (a warning is logged).",
+        min=0,
+    )
 
 
 @dataclass(**_FROZEN)

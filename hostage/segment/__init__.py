@@ -15,7 +15,14 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..config import SegmentConfig
-from ._grid import CoarseGrid, ball_structure, box_dilate, box_erode, mm_to_half
+from ._grid import (
+    CoarseGrid,
+    ball_structure,
+    box_dilate,
+    box_erode,
+    mm_to_half,
+    sparse_zeros,
+)
 from .body import body_mask_coarse
 from .foci import Focus, find_foci
 from .metal import metal_mask_coarse
@@ -198,8 +205,7 @@ def segment(
     )
     cs = grid.coarse_spacing_zyx_mm
     warnings: list[str] = []
-    cmean = grid.block_mean(hu)
-    cmax = grid.block_max(hu)
+    cmean, cmax = grid.block_stats(hu)
     # the body is a large-scale shape: find it on every other block, then upsample
     half_grid = tuple(2 * c for c in cs)
     body2 = body_mask_coarse(cmean[::2, ::2, ::2], body_min_hu=config.body_min_hu)
@@ -229,7 +235,7 @@ def segment(
                 f"bone_labels must be an integer label array of the volume's shape {volume.shape_zyx}; "
                 f"got {bone_labels.dtype} {bone_labels.shape}. Resample the label map to the CT grid first."
             )
-        native = grid.block_max((bone_labels > 0).astype(np.uint8)) > 0
+        native = grid.block_max(bone_labels > 0)
     else:
         native = native_skeleton_coarse(
             cmax,
@@ -259,7 +265,15 @@ def segment(
     warnings += ref_warnings
     # foci lie in muscle, under skin and subcutaneous fat (and off the table)
     candidates = inner_body & ~native & ~metal_zone
-    noise = ref_values["noise_hu"] if np.isfinite(ref_values["noise_hu"]) else 20.0
+    noise = ref_values["noise_hu"]
+    if not np.isfinite(noise):
+        noise = config.fallback_noise_hu
+        logger.warning(
+            "the noise of %s could not be measured (too little homogeneous muscle): "
+            "seed thresholds use [segment] fallback_noise_hu = %g HU",
+            volume.shape_zyx,
+            noise,
+        )
     found = find_foci(
         hu,
         grid=grid,
@@ -271,7 +285,8 @@ def segment(
         native=native,
         config=config,
     )
-    labels = np.zeros(volume.shape_zyx, dtype=np.int32)
+    # full-size outputs: only the pages that are written get memory
+    labels = sparse_zeros(volume.shape_zyx, np.int32)
     foci = []
     voxel_mm3 = volume.voxel_volume_mm3
     for k, (bbox, mask) in enumerate(found, start=1):
@@ -286,19 +301,11 @@ def segment(
                 centroid_lps_mm=tuple(float(v) for v in volume.index_to_lps_mm(centroid)),  # type: ignore[arg-type]
             )
         )
-    body_full = grid.upsample(body)
-    bone_full = np.zeros(volume.shape_zyx, dtype=bool)
-    if native.any():
-        nz = [
-            np.flatnonzero(native.any(axis=tuple(a for a in range(3) if a != ax)))
-            for ax in range(3)
-        ]
-        cbox = tuple(slice(int(n[0]), int(n[-1]) + 1) for n in nz)
-        fbox = grid.to_full_bbox(cbox)
-        bone_full[fbox] = grid.upsample(native, fbox)
+    body_full = grid.upsample_into(body, sparse_zeros(volume.shape_zyx, bool))
+    bone_full = grid.upsample_into(native, sparse_zeros(volume.shape_zyx, bool))
     for f in foci:
         bone_full[f.bbox_zyx] &= ~f.mask
-    metal_full = np.zeros(volume.shape_zyx, dtype=bool)
+    metal_full = sparse_zeros(volume.shape_zyx, bool)
     if metal.any():
         for sl in ndi.find_objects(ndi.label(metal)[0]):
             if sl is None:

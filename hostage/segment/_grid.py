@@ -10,7 +10,7 @@ replication when upsampling.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+import mmap
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,26 +18,80 @@ from scipy import ndimage as ndi
 
 from .._checks import check_spacing
 
-__all__ = ["CoarseGrid", "ball_structure", "box_dilate", "box_erode", "mm_to_half"]
+__all__ = [
+    "CoarseGrid",
+    "ball_structure",
+    "box_dilate",
+    "box_erode",
+    "mm_to_half",
+    "sparse_zeros",
+]
 
 
-def _reduce(a: np.ndarray, f: int, axis: int, op: str) -> np.ndarray:
-    sl = [slice(None)] * 3
-    parts = []
-    for k in range(f):
-        sl[axis] = slice(k, None, f)
-        parts.append(a[tuple(sl)])
-    if op == "sum":
-        out = parts[0].astype(np.int32) if parts[0].dtype != np.int32 else parts[0].copy()
-        for p in parts[1:]:
-            out += p
-        return out
-    if len(parts) == 1:
-        return parts[0].copy()
-    out = np.maximum(parts[0], parts[1])
-    for p in parts[2:]:
-        np.maximum(out, p, out=out)
+def _part(a: np.ndarray, k: int, f: int, axis: int) -> np.ndarray:
+    sl = [slice(None)] * a.ndim
+    sl[axis] = slice(k, None, f)
+    return a[tuple(sl)]
+
+
+def _fold_sum(a: np.ndarray, f: int, axis: int) -> np.ndarray:
+    """Sum (int32) of the `f` voxels of each block along `axis` (``a`` is an integer array)."""
+    if f == 1:
+        return a.astype(np.int32)
+    out = np.add(_part(a, 0, f, axis), _part(a, 1, f, axis), dtype=np.int32)
+    for k in range(2, f):
+        np.add(out, _part(a, k, f, axis), out=out)
     return out
+
+
+def _fold_max(a: np.ndarray, f: int, axis: int) -> np.ndarray:
+    """Maximum of the `f` voxels of each block along `axis`."""
+    if f == 1:
+        return a.copy()
+    out = np.maximum(_part(a, 0, f, axis), _part(a, 1, f, axis))
+    for k in range(2, f):
+        np.maximum(out, _part(a, k, f, axis), out=out)
+    return out
+
+
+def _clip_index(start: int, stop: int, f: int, n_coarse: int) -> np.ndarray:
+    """Coarse index of full-resolution voxels ``start..stop-1``; the incomplete last block repeats the last one."""
+    return np.minimum(np.arange(start, stop) // f, n_coarse - 1)
+
+
+def sparse_zeros(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
+    """Make a zero array whose memory is only materialised where it is written.
+
+    Backed by an anonymous memory map (freed with the last view): untouched
+    pages are never allocated and written ones are 4 KiB pages. Large
+    :func:`numpy.zeros` arrays are marked for transparent huge pages, so one
+    voxel written per slice zeroes (and may compact memory for) a whole
+    2 MiB page per slice; a full-volume label map with a few small foci, or
+    a mask written inside a bounding box, is several times cheaper this way.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Array shape.
+    dtype : numpy dtype
+        Element type.
+
+    Returns
+    -------
+    ndarray
+        Writable, C-contiguous, all zeros.
+
+    Examples
+    --------
+    >>> a = sparse_zeros((2, 3), np.int32)
+    >>> a[1, 2] = 7
+    >>> a.tolist(), a.dtype.name
+    ([[0, 0, 0], [0, 0, 7]], 'int32')
+    """
+    dt = np.dtype(dtype)
+    count = math.prod(shape)
+    buf = mmap.mmap(-1, max(1, count * dt.itemsize))
+    return np.frombuffer(buf, dtype=dt, count=count).reshape(shape)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,37 +152,84 @@ class CoarseGrid:
         fz, fy, fx = self.factors_zyx
         return hu[: cz * fz, : cy * fy, : cx * fx]
 
-    def _chunks(self, hu: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
-        # slabs of whole blocks: small, reused intermediates
+    def block_stats(self, hu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and maximum HU of each block, in one pass over the volume.
+
+        Each slab of one block's slices is reduced along z first (whole
+        contiguous planes), then y, then x, so the strided steps run on
+        arrays already ``fz × fy`` times smaller. Float input is rounded to
+        integer HU for the mean (sums are exact in int32), as in
+        :meth:`block_mean`.
+
+        Parameters
+        ----------
+        hu : (Z, Y, X) ndarray
+            CT values (HU), integer or float.
+
+        Returns
+        -------
+        mean : (cz, cy, cx) ndarray of float32
+            Block means (HU).
+        max : (cz, cy, cx) ndarray
+            Block maxima (HU), dtype of `hu`.
+
+        Examples
+        --------
+        >>> g = CoarseGrid.for_volume((4, 4, 5), spacing_zyx_mm=(1.0, 1.0, 1.0), block_mm=2.0)
+        >>> hu = np.arange(80, dtype=np.int16).reshape(4, 4, 5)
+        >>> mean, mx = g.block_stats(hu)
+        >>> mean.shape, float(mean[0, 0, 0]), int(mx[1, 1, 1])
+        ((2, 2, 2), 13.0, 78)
+        """
+        cz, cy, cx = self.coarse_shape_zyx
+        fz, fy, fx = self.factors_zyx
         a = self._trim(hu)
-        fz = self.factors_zyx[0]
-        step = fz * max(1, 16 // fz)
-        for z0 in range(0, a.shape[0], step):
-            yield z0 // fz, a[z0 : z0 + step]
+        mean = np.empty((cz, cy, cx), np.float32)
+        mx = np.empty((cz, cy, cx), hu.dtype)
+        scale = 1.0 / float(fz * fy * fx)
+        for c in range(cz):
+            slab = a[c * fz : (c + 1) * fz]
+            m = _fold_max(slab, fz, 0)
+            if slab.dtype.kind == "f":
+                slab = np.rint(slab).astype(np.int32)
+            s = _fold_sum(slab, fz, 0)
+            s = _fold_sum(_fold_sum(s, fy, 1), fx, 2)
+            m = _fold_max(_fold_max(m, fy, 1), fx, 2)
+            mean[c] = s[0] * scale
+            mx[c] = m[0]
+        return mean, mx
 
     def block_mean(self, hu: np.ndarray) -> np.ndarray:
-        """Mean HU of each block, (cz, cy, cx) float32."""
-        out = np.empty(self.coarse_shape_zyx, np.float32)
-        scale = 1.0 / float(np.prod(self.factors_zyx))
-        for c0, a in self._chunks(hu):
-            if a.dtype.kind == "f":
-                a = np.rint(a).astype(np.int32)
-            for axis in (2, 1, 0):
-                a = _reduce(a, self.factors_zyx[axis], axis, "sum")
-            out[c0 : c0 + a.shape[0]] = a * scale
-        return out
+        """Mean HU of each block, (cz, cy, cx) float32 (see :meth:`block_stats`)."""
+        return self.block_stats(hu)[0]
 
     def block_max(self, hu: np.ndarray) -> np.ndarray:
-        """Maximum HU of each block, (cz, cy, cx), dtype of `hu`."""
-        out = np.empty(self.coarse_shape_zyx, hu.dtype)
-        for c0, a in self._chunks(hu):
-            for axis in (2, 1, 0):
-                a = _reduce(a, self.factors_zyx[axis], axis, "max")
-            out[c0 : c0 + a.shape[0]] = a
-        return out
+        """Maximum of each block, (cz, cy, cx), dtype of `hu`.
+
+        Examples
+        --------
+        >>> g = CoarseGrid.for_volume((2, 4, 4), spacing_zyx_mm=(1.0, 1.0, 1.0), block_mm=2.0)
+        >>> m = np.zeros((2, 4, 4), bool); m[1, 3, 0] = True
+        >>> g.block_max(m).astype(int).tolist()
+        [[[0, 0], [1, 0]]]
+        """
+        cz = self.coarse_shape_zyx[0]
+        fz, fy, fx = self.factors_zyx
+        a = self._trim(hu)
+        if a.dtype == bool:
+            a = a.view(np.uint8)
+        out = np.empty(self.coarse_shape_zyx, a.dtype)
+        for c in range(cz):
+            m = _fold_max(a[c * fz : (c + 1) * fz], fz, 0)
+            out[c] = _fold_max(_fold_max(m, fy, 1), fx, 2)[0]
+        return out.view(bool) if hu.dtype == bool else out
 
     def upsample(self, coarse: np.ndarray, bbox_zyx: tuple[slice, ...] | None = None) -> np.ndarray:
         """Nearest-neighbour upsampling of a coarse array to full resolution.
+
+        Voxels beyond the last complete block take the last block's value.
+        Computed by three gathers (x, then y, then whole planes along z), so
+        the largest step copies contiguous planes.
 
         Parameters
         ----------
@@ -141,33 +242,78 @@ class CoarseGrid:
         -------
         ndarray
             Same dtype as `coarse`, shape of the region.
+
+        Examples
+        --------
+        >>> g = CoarseGrid.for_volume((3, 5, 5), spacing_zyx_mm=(1.0, 1.0, 1.0), block_mm=2.0)
+        >>> c = np.arange(4).reshape(1, 2, 2)
+        >>> g.upsample(c)[2].tolist()
+        [[0, 0, 1, 1, 1], [0, 0, 1, 1, 1], [2, 2, 3, 3, 3], [2, 2, 3, 3, 3], [2, 2, 3, 3, 3]]
+        >>> g.upsample(c, (slice(0, 1), slice(1, 3), slice(3, 5))).tolist()
+        [[[1, 1], [3, 3]]]
         """
         if bbox_zyx is None:
-            # whole volume: one write pass through a 6-D view of a padded array
-            c = np.pad(coarse, [(0, 1)] * 3, mode="edge")
-            (cz, cy, cx), (fz, fy, fx) = c.shape, self.factors_zyx
-            full = np.empty((cz * fz, cy * fy, cx * fx), dtype=coarse.dtype)
-            full.reshape(cz, fz, cy, fy, cx, fx)[...] = c[:, None, :, None, :, None]
-            z, y, x = self.shape_zyx
-            return full[:z, :y, :x]
-        ranges = []
-        sub_sl = []
+            bbox_zyx = (slice(None),) * 3
+        idx = []
         for sl, f, n, c in zip(
             bbox_zyx, self.factors_zyx, self.shape_zyx, coarse.shape, strict=True
         ):
             start, stop, _ = sl.indices(n)
-            c0 = min(start // f, c - 1)
-            c1 = min((stop - 1) // f, c - 1) + 1
-            sub_sl.append(slice(c0, c1))
-            ranges.append((start - c0 * f, stop - c0 * f))
-        out = coarse[tuple(sub_sl)]
-        for axis, f in enumerate(self.factors_zyx):
-            if f > 1:
-                out = np.repeat(out, f, axis=axis)
-        pads = [(0, max(0, hi - out.shape[a])) for a, (_, hi) in enumerate(ranges)]
-        if any(p[1] for p in pads):
-            out = np.pad(out, pads, mode="edge")
-        return out[tuple(slice(lo, hi) for lo, hi in ranges)]
+            idx.append(_clip_index(start, stop, f, c))
+        iz, iy, ix = idx
+        # gather only the coarse range needed, smallest array first
+        sub = coarse[
+            int(iz[0]) : int(iz[-1]) + 1 if iz.size else 0,
+            int(iy[0]) : int(iy[-1]) + 1 if iy.size else 0,
+            int(ix[0]) : int(ix[-1]) + 1 if ix.size else 0,
+        ]
+        out = np.take(sub, ix - (ix[0] if ix.size else 0), axis=2)
+        out = np.take(out, iy - (iy[0] if iy.size else 0), axis=1)
+        return np.take(out, iz - (iz[0] if iz.size else 0), axis=0)
+
+    def upsample_into(self, coarse: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Write the nearest-neighbour upsampling of a coarse mask into a zeroed full array.
+
+        Only the blocks' bounding rectangle of each coarse slice that holds a
+        True block is written, so the pages of a :func:`sparse_zeros` array
+        outside the mask are never touched. The result equals
+        :meth:`upsample` of `coarse`.
+
+        Parameters
+        ----------
+        coarse : (cz, cy, cx) ndarray of bool
+            Mask on the coarse grid.
+        out : (Z, Y, X) ndarray of bool
+            All False on entry (for example :func:`sparse_zeros`).
+
+        Returns
+        -------
+        (Z, Y, X) ndarray of bool
+            `out`.
+
+        Examples
+        --------
+        >>> g = CoarseGrid.for_volume((3, 5, 5), spacing_zyx_mm=(1.0, 1.0, 1.0), block_mm=2.0)
+        >>> c = np.zeros((1, 2, 2), bool); c[0, 1, 1] = True
+        >>> full = g.upsample_into(c, np.zeros((3, 5, 5), bool))
+        >>> bool((full == g.upsample(c)).all()), int(full.sum())
+        (True, 27)
+        """
+        (cz, cy, cx), (fz, fy, fx) = self.coarse_shape_zyx, self.factors_zyx
+        z_n, y_n, x_n = self.shape_zyx
+        for k in np.flatnonzero(coarse.any(axis=(1, 2))):
+            plane = coarse[k]
+            rows = np.flatnonzero(plane.any(axis=1))
+            cols = np.flatnonzero(plane.any(axis=0))
+            r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+            y0, y1 = r0 * fy, y_n if r1 == cy else r1 * fy
+            x0, x1 = c0 * fx, x_n if c1 == cx else c1 * fx
+            iy = _clip_index(y0, y1, fy, cy) - r0
+            ix = _clip_index(x0, x1, fx, cx) - c0
+            full_plane = np.take(np.take(plane[r0:r1, c0:c1], ix, axis=1), iy, axis=0)
+            z0, z1 = int(k) * fz, z_n if k == cz - 1 else (int(k) + 1) * fz
+            out[z0:z1, y0:y1, x0:x1] = full_plane
+        return out
 
     def to_full_bbox(
         self, coarse_bbox: tuple[slice, ...], *, pad_mm: float = 0.0
@@ -234,10 +380,51 @@ def mm_to_half(
     return (z, y, x)
 
 
+#: Above this half-width, the 1-D box filters of :mod:`scipy.ndimage` are faster than shifts.
+_SHIFT_MAX_HALF = 16
+
+
+def _axis_slice(axis: int, sl: slice, ndim: int = 3) -> tuple[slice, ...]:
+    out = [slice(None)] * ndim
+    out[axis] = sl
+    return tuple(out)
+
+
+def _box_1d(out: np.ndarray, h: int, axis: int, *, dilate: bool) -> None:
+    """In place: OR (dilate) / AND (erode) of each voxel with its `h` neighbours each side along `axis`.
+
+    Out-of-range neighbours are ignored (dilation: 0 border; erosion: 1 border).
+    """
+    op = np.logical_or if dilate else np.logical_and
+    src = out.copy()
+    for d in range(1, min(h, out.shape[axis] - 1) + 1):
+        hi = _axis_slice(axis, slice(d, None), out.ndim)
+        lo = _axis_slice(axis, slice(None, -d), out.ndim)
+        op(out[hi], src[lo], out=out[hi])
+        op(out[lo], src[hi], out=out[lo])
+
+
 def box_erode(
     mask: np.ndarray, half_zyx: tuple[int, int, int], *, border_value: bool = True
 ) -> np.ndarray:
-    """Erosion by a (2h+1)-box, as separable 1-D minimum filters (fast on large grids).
+    """Erosion by a (2h+1)-box, separable along each axis.
+
+    Small half-widths use logical ANDs of shifted views (a few fast passes);
+    large ones the 1-D minimum filter of :mod:`scipy.ndimage`.
+
+    Parameters
+    ----------
+    mask : (Z, Y, X) ndarray of bool
+        Mask to erode (not modified).
+    half_zyx : tuple of 3 int
+        Half-width of the box (voxels) per axis; 0 leaves that axis alone.
+    border_value : bool
+        Value assumed outside the array.
+
+    Returns
+    -------
+    (Z, Y, X) ndarray of bool
+        A new array.
 
     Examples
     --------
@@ -245,17 +432,40 @@ def box_erode(
     >>> int(box_erode(m, (0, 1, 1), border_value=False).sum())
     9
     """
-    out = mask.astype(np.uint8)
+    out = np.array(mask, dtype=bool, copy=True)
     for axis, h in enumerate(half_zyx):
-        if h > 0:
+        if h <= 0:
+            continue
+        if h > _SHIFT_MAX_HALF:
             out = ndi.minimum_filter1d(
-                out, 2 * h + 1, axis=axis, mode="constant", cval=int(border_value)
-            )
-    return out.astype(bool)
+                out.view(np.uint8), 2 * h + 1, axis=axis, mode="constant", cval=int(border_value)
+            ).view(bool)
+            continue
+        _box_1d(out, h, axis, dilate=False)
+        if not border_value:
+            n = out.shape[axis]
+            out[_axis_slice(axis, slice(None, h), out.ndim)] = False
+            out[_axis_slice(axis, slice(max(0, n - h), None), out.ndim)] = False
+    return out
 
 
 def box_dilate(mask: np.ndarray, half_zyx: tuple[int, int, int]) -> np.ndarray:
-    """Dilation by a (2h+1)-box, as separable 1-D maximum filters.
+    """Dilation by a (2h+1)-box, separable along each axis (0 outside the array).
+
+    Small half-widths use logical ORs of shifted views; large ones the 1-D
+    maximum filter of :mod:`scipy.ndimage`.
+
+    Parameters
+    ----------
+    mask : (Z, Y, X) ndarray of bool
+        Mask to dilate (not modified).
+    half_zyx : tuple of 3 int
+        Half-width of the box (voxels) per axis; 0 leaves that axis alone.
+
+    Returns
+    -------
+    (Z, Y, X) ndarray of bool
+        A new array.
 
     Examples
     --------
@@ -263,8 +473,14 @@ def box_dilate(mask: np.ndarray, half_zyx: tuple[int, int, int]) -> np.ndarray:
     >>> int(box_dilate(m, (0, 1, 1)).sum())
     9
     """
-    out = mask.astype(np.uint8)
+    out = np.array(mask, dtype=bool, copy=True)
     for axis, h in enumerate(half_zyx):
-        if h > 0:
-            out = ndi.maximum_filter1d(out, 2 * h + 1, axis=axis, mode="constant", cval=0)
-    return out.astype(bool)
+        if h <= 0:
+            continue
+        if h > _SHIFT_MAX_HALF:
+            out = ndi.maximum_filter1d(
+                out.view(np.uint8), 2 * h + 1, axis=axis, mode="constant", cval=0
+            ).view(bool)
+            continue
+        _box_1d(out, h, axis, dilate=True)
+    return out
