@@ -21,9 +21,11 @@ Only the stage of a perturbed focus is used, and the stage rules
 (:func:`hostage.classify.rules.score_focus`) read a known set of features:
 the feature of every evidence term and its reliability flag
 (:func:`stage_feature_names`). So a perturbed focus is measured with only the
-feature families that compute those (:func:`hostage.features.families_for`);
-the families that do not enter the stage (size, relation to bone, metal) and
-the study-level distance look-ups they need are not run again. The stage is
+feature families that compute those (:func:`hostage.features.families_for`),
+and a family that can compute part of its features
+(``FeatureFamily.partial``) is asked for just those; the families that do not
+enter the stage (size, relation to bone, metal) and the study-level distance
+look-ups they need are not run again. The stage is
 the same as with a full :func:`hostage.features.measure` (tested).
 
 No focus is exempted from the perturbations, however large its score margin:
@@ -216,7 +218,8 @@ def check_stability(
     ccfg = config.classify
     if not ccfg.stability_checks:
         return list(stages)
-    families = families_for(stage_feature_names())
+    names = stage_feature_names()
+    families = families_for(names)
     out = []
     for focus, st in zip(seg.foci, stages, strict=True):
         variants = perturbed_foci(
@@ -230,7 +233,9 @@ def check_stability(
         )
         seen: list[tuple[str, Stage]] = []
         for name, pf in variants:
-            values = measure(volume, pf, seg, config=config.features, families=families).values
+            values = measure(
+                volume, pf, seg, config=config.features, families=families, names=names
+            ).values
             seen.append((name, score_focus(values, config=ccfg).stage))
         out.append(_apply(st, seen, ccfg.min_confidence))
     return out

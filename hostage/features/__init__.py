@@ -2,12 +2,12 @@
 
 ``measure(volume, focus, seg, *, config) -> FocusFeatures`` is the entry point.
 A caller that needs only some features (the stability check re-measures only
-what the stage rules read) passes ``families=families_for(names)``.
+what the stage rules read) passes ``families=families_for(names), names=names``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -117,6 +117,7 @@ def measure_roi(
     config: FeatureConfig,
     focus_id: int = 0,
     families: Sequence[FeatureFamily] = FAMILIES,
+    names: Collection[str] | None = None,
 ) -> FocusFeatures:
     """Compute the feature families (by default all of :data:`FAMILIES`) on a prepared ROI.
 
@@ -130,6 +131,10 @@ def measure_roi(
         Id recorded in the result.
     families : sequence of FeatureFamily
         The families to run, in this order (default: all, in registry order).
+    names : collection of str, optional
+        The features wanted. A family that can compute part of its features
+        (``FeatureFamily.partial``) is asked for only these; the others return
+        all theirs. Default: everything.
 
     Returns
     -------
@@ -138,15 +143,21 @@ def measure_roi(
     Raises
     ------
     RuntimeError
-        If a family returns names other than those it declares (a programming error).
+        If a family returns names other than those asked for (a programming error).
     """
     values: dict[str, float] = {}
     with np.errstate(divide="raise", invalid="raise"):
         for family in families:
-            out = family(roi, config=config)
-            if tuple(out) != family.names:
+            expected = family.names
+            if names is not None and family.partial:
+                expected = tuple(n for n in family.names if n in names)
+            if expected == family.names:
+                out = family(roi, config=config)
+            else:
+                out = family(roi, config=config, names=frozenset(expected))
+            if tuple(out) != expected:
                 raise RuntimeError(
-                    f"feature family {family.name!r} returned {tuple(out)}; it declares {family.names}"
+                    f"feature family {family.name!r} returned {tuple(out)}; expected {expected}"
                 )
             values.update(out)
     return FocusFeatures(focus_id=focus_id, values=values)
@@ -159,6 +170,7 @@ def measure(
     *,
     config: FeatureConfig,
     families: Sequence[FeatureFamily] = FAMILIES,
+    names: Collection[str] | None = None,
 ) -> FocusFeatures:
     """Measure one focus: build its ROI once, then run the feature families.
 
@@ -176,6 +188,8 @@ def measure(
         The families to run (default: all; see :func:`families_for`). The
         study-level distances to native bone and metal are only looked up when
         a family that reads them is run.
+    names : collection of str, optional
+        The features wanted (see :func:`measure_roi`); default everything.
 
     Returns
     -------
@@ -185,4 +199,4 @@ def measure(
     """
     distances = any(f in _DISTANCE_FAMILIES for f in families)
     roi = build_roi(volume, focus, seg, config=config, distances=distances)
-    return measure_roi(roi, config=config, focus_id=focus.id, families=families)
+    return measure_roi(roi, config=config, focus_id=focus.id, families=families, names=names)

@@ -40,11 +40,17 @@ class FeatureFamily:
         ``compute(roi, *, config) -> Mapping[str, float]`` returning exactly the
         names in `features`.
     features : tuple of FeatureSpec
+    partial : bool
+        True when `compute` also accepts ``names=`` (a frozenset of some of its
+        feature names) and then returns exactly those, in declaration order,
+        skipping the work the others need. A caller that needs only some
+        features (the stability check) asks for just those.
     """
 
     name: str
     compute: Callable[..., Mapping[str, float]]
     features: tuple[FeatureSpec, ...]
+    partial: bool = False
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -199,3 +199,40 @@ def test_study_point_trees_are_built_once_and_forgotten_with_their_points():
     del pts
     assert key not in _roi._TREES
     assert np.isnan(_roi._nearest_mm(np.zeros((0, 3)), query))
+
+
+def test_measure_roi_asks_a_partial_family_for_only_the_wanted_names():
+    from hostage.features import FeatureFamily, FeatureSpec, measure_roi
+
+    calls = []
+
+    def compute(roi, *, config, names=None):
+        calls.append(names)
+        out = {"toy_a": float(roi.mask.sum()), "toy_b": 2.0}
+        return out if names is None else {k: v for k, v in out.items() if k in names}
+
+    specs = (FeatureSpec("toy_a", "1", "voxel count"), FeatureSpec("toy_b", "1", "two"))
+    toy = FeatureFamily(name="toy", compute=compute, features=specs, partial=True)
+    mask = np.zeros((6, 6, 6), bool)
+    mask[2:4, 2:4, 2:4] = True
+    roi = roi_from_arrays(np.where(mask, 400.0, 40.0), mask, spacing_zyx_mm=(1, 1, 1), config=CFG)
+    got = measure_roi(roi, config=CFG, families=(toy,), names={"toy_b", "rim_completeness"})
+    assert dict(got.values) == {"toy_b": 2.0}
+    assert calls[-1] == frozenset({"toy_b"})
+    assert dict(measure_roi(roi, config=CFG, families=(toy,)).values) == {
+        "toy_a": 8.0,
+        "toy_b": 2.0,
+    }
+    assert calls[-1] is None
+    # a family that is not partial is always asked for everything
+    whole = FeatureFamily(name="toy", compute=compute, features=specs)
+    got = measure_roi(roi, config=CFG, families=(whole,), names={"toy_b"})
+    assert dict(got.values) == {"toy_a": 8.0, "toy_b": 2.0}
+    assert calls[-1] is None
+
+    def ignores_names(roi, *, config, names=None):
+        return {"toy_a": 1.0, "toy_b": 2.0}
+
+    sloppy = FeatureFamily(name="toy", compute=ignores_names, features=specs, partial=True)
+    with pytest.raises(RuntimeError, match=r"returned \('toy_a', 'toy_b'\); expected \('toy_b',\)"):
+        measure_roi(roi, config=CFG, families=(sloppy,), names={"toy_b"})
