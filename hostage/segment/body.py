@@ -30,6 +30,25 @@ def fill_holes_per_slice(mask: np.ndarray, *, max_voxels: int | None = None) -> 
     return fill_holes(mask, structure=PLANE, max_voxels=max_voxels)
 
 
+def _bbox(mask: np.ndarray) -> tuple[slice, ...]:
+    out = []
+    for axis in range(mask.ndim):
+        nz = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        out.append(slice(int(nz[0]), int(nz[-1]) + 1))
+    return tuple(out)
+
+
+def _face_steps(structure: np.ndarray, axis: int) -> bool:
+    """Whether `structure` connects a voxel to both face neighbours along `axis`."""
+    centre = [s // 2 for s in structure.shape]
+    if structure.shape[axis] < 3:
+        return False
+    lo, hi = list(centre), list(centre)
+    lo[axis] -= 1
+    hi[axis] += 1
+    return bool(structure[tuple(lo)] and structure[tuple(hi)])
+
+
 def fill_holes(
     mask: np.ndarray, *, structure: np.ndarray | None = None, max_voxels: int | None = None
 ) -> np.ndarray:
@@ -38,6 +57,11 @@ def fill_holes(
     Same result as :func:`scipy.ndimage.binary_fill_holes` with the complementary
     connectivity, computed by one labelling pass (much faster on large arrays).
     With `max_voxels`, only holes of at most that many voxels are filled.
+    Only the bounding box of `mask` is labelled: every background voxel
+    outside it reaches the array border in a straight line, so a background
+    component touching the box's face is not a hole (this needs `structure`
+    to hold both face neighbours along each border axis; otherwise the whole
+    array is labelled).
 
     Examples
     --------
@@ -47,13 +71,27 @@ def fill_holes(
     """
     if structure is None:
         structure = ndi.generate_binary_structure(mask.ndim, 1)
+    per_slice = structure.ndim == 3 and not structure[0].any()
+    border_axes = [a for a in range(mask.ndim) if not (per_slice and a == 0)]
+    if not mask.any():
+        return mask.copy()
+    if all(_face_steps(structure, a) for a in border_axes):
+        box = _bbox(mask)
+        out = mask.copy()
+        out[box] = _fill_holes_whole(mask[box], structure, border_axes, max_voxels)
+        return out
+    return _fill_holes_whole(mask, structure, border_axes, max_voxels)
+
+
+def _fill_holes_whole(
+    mask: np.ndarray, structure: np.ndarray, border_axes: list[int], max_voxels: int | None
+) -> np.ndarray:
     lab, n = ndi.label(~mask, structure=structure)
     if n == 0:
         return mask.copy()
     border = np.zeros(n + 1, bool)
-    for axis in range(mask.ndim):
-        if structure.ndim == 3 and axis == 0 and not structure[0].any():
-            continue  # per-slice filling: the first and last slice are not a border
+    for axis in border_axes:
+        # per-slice filling: the first and last slice are not a border
         for idx in (0, -1):
             border[np.take(lab, idx, axis=axis)] = True
     border[0] = True

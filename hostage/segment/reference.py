@@ -100,25 +100,22 @@ def cortex_edge_width_mm(
     ipk = np.argmax(np.where(inner[None, :], prof, -np.inf), axis=1)
     peak = prof[np.arange(len(prof)), ipk]
     base = np.median(prof[:, s >= 5.0], axis=1)
-    beyond = np.array(
-        [
-            row[i + 12 :].max() if i + 12 < len(row) else -np.inf
-            for row, i in zip(prof, ipk, strict=True)
-        ]
-    )
+    # the highest sample from 3 mm beyond the peak on (-inf when there is none)
+    cols = np.arange(prof.shape[1])
+    beyond = np.where(cols[None, :] >= ipk[:, None] + 12, prof, -np.inf).max(axis=1)
     ok = (peak >= cortex_min_hu) & (np.abs(base) <= 200) & (beyond < base + 0.3 * (peak - base))
     if ok.sum() < 20:
         return math.nan, int(ok.sum())
     # align on the half-maximum crossing after the peak
     grid = np.arange(-5.0, 5.0 + step / 2, step)
+    prof, ipk = prof[ok], ipk[ok]
+    halves = 0.5 * (peak[ok] + base[ok])
+    # first sample at or after the peak that is at or below half maximum
+    below = (cols[None, :] >= ipk[:, None]) & (prof <= halves[:, None])
+    first = np.argmax(below, axis=1)
     aligned = []
-    for row, i, pk, b in zip(prof[ok], ipk[ok], peak[ok], base[ok], strict=True):
-        half = 0.5 * (pk + b)
-        tail = row[i:]
-        below = np.nonzero(tail <= half)[0]
-        if below.size == 0 or below[0] == 0:
-            continue
-        j = int(below[0]) + i
+    for r in np.flatnonzero(below.any(axis=1) & (first > ipk)):
+        row, half, j = prof[r], halves[r], int(first[r])
         y0, y1 = row[j - 1], row[j]
         t = (y0 - half) / (y0 - y1)
         s_half = s[j - 1] + t * step
@@ -177,8 +174,10 @@ def measure_reference(
     fat_hu = float(np.median(fat)) if fat.size >= 20 else math.nan
     noise = math.nan
     if math.isfinite(muscle_hu):
-        cand = np.argwhere(inner & (np.abs(block_mean_hu - muscle_hu) <= 15))
-        cand = _even_subsample(cand, 4000)
+        # flat indices are in argwhere's (C) order: subsample first, then unravel
+        flat = np.flatnonzero(inner & (np.abs(block_mean_hu - muscle_hu) <= 15))
+        flat = _even_subsample(flat, 4000)
+        cand = np.stack(np.unravel_index(flat, block_mean_hu.shape), axis=1)
         shape = np.asarray(block_mean_hu.shape)
         good = np.all((cand > 0) & (cand < shape - 1), axis=1)
         cand = cand[good]
