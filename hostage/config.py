@@ -217,6 +217,26 @@ class SegmentConfig:
         min=0,
         max=1,
     )
+    native_marrow_shell_mm: float = param(
+        4.0,
+        "A dense body with its own interior (marrow, cancellous bone) walled off from the bone's by cortex is "
+        "a focus fused to the bone, not native bone: its interior plus the wall within this distance (mm); "
+        "0 turns this off.",
+        min=0,
+    )
+    native_marrow_wall_min_hu: float = param(
+        800.0,
+        "Coarse blocks whose maximum reaches this HU are cortical walls between bone interiors "
+        "(native_marrow_shell_mm); cancellous bone and marrow stay below it.",
+        min=0,
+    )
+    native_marrow_min_exposure: float = param(
+        0.65,
+        "Such a body is a focus only if at least this fraction of its outer neighbours is soft tissue "
+        "(it lies outside the bone's outline; a trochanter is a broad-based part of the bone).",
+        min=0,
+        max=1,
+    )
     tubular_min_elongation: float = param(
         4.0,
         "Candidates with sqrt(λ1/λ2) at least this, long and thin (tubular_*), are vessels, not foci.",

@@ -23,7 +23,18 @@ How a focus fused to bone is kept apart from it (on the coarse grid):
    ``native_touch_max_contact`` of its blocks, is mostly exposed to soft
    tissue (``native_touch_min_exposure``), short in z and not cut by the
    scan's ends is a focus lying against the bone, not a plate rim or spur
-   (those grow out of the thick bone along their whole base).
+   (those grow out of the thick bone along their whole base). Any dense body
+   cut by the first or last slice is bone continuing outside the scan.
+5. *Foci fused to the bone*: HO forms outside the native cortex, so a mature
+   focus fused to a bone keeps its own interior (marrow, cancellous bone),
+   walled off from the bone's interior by cortex (blocks whose maximum
+   reaches ``native_marrow_wall_min_hu``); a bone's own interior is one
+   continuous space (head, neck, trochanters, shaft). An interior that is
+   not the bone's largest, with its wall (``native_marrow_shell_mm``), is a
+   focus when at least ``native_marrow_min_exposure`` of that body's outer
+   neighbours are soft tissue (:func:`_own_marrow_bodies`). This finds foci
+   fused over a broad patch, which no erosion can cut off without also
+   cutting a femoral head off its neck.
 """
 
 from __future__ import annotations
@@ -33,12 +44,16 @@ import logging
 import numpy as np
 from scipy import ndimage as ndi
 
+from ..config import SegmentConfig
 from ._grid import CoarseGrid
 from .body import fill_holes_per_slice
 
 __all__ = ["native_skeleton_coarse"]
 
 logger = logging.getLogger(__name__)
+
+#: Defaults of the settings the caller may not pass (``[segment]``).
+_DEFAULTS = SegmentConfig()
 
 
 def _bbox(mask: np.ndarray, pad: int) -> tuple[slice, ...]:
@@ -119,6 +134,117 @@ def _loose_thin(
     return out
 
 
+def _own_marrow_bodies(
+    filled: np.ndarray,
+    dense: np.ndarray,
+    native: np.ndarray,
+    *,
+    spacing_zyx_mm: tuple[float, float, float],
+    shell_mm: float,
+    bone_labels: np.ndarray | None = None,
+    min_length_mm: float,
+    min_volume_mm3: float,
+    min_exposure: float,
+    z_offset: int,
+    n_slices: int,
+) -> np.ndarray:
+    """Bodies with their own marrow space, walled off from the bone's: foci fused to bone.
+
+    HO forms in soft tissue, outside the native cortex: a mature focus fused
+    to a bone is a shell of new cortex around its own cancellous or fatty
+    interior, and where it meets the bone the native cortex (with the
+    focus's rim) still walls its interior off from the bone's marrow. A
+    native bone's interior (marrow, cancellous bone) is one continuous space
+    through the whole bone (head, neck, trochanters and shaft of a femur).
+
+    The interiors are the hole-filled blocks that are not dense, split into
+    face-connected components (a wall of dense blocks separates them). The
+    largest interior of each native bone, and any interior long in z or cut
+    by the scan's ends, belongs to native bone. Another interior, with its
+    wall (the blocks within `shell_mm` of it and nearer to it than to any
+    other interior), is a focus when that body is short in z, not cut by
+    the scan's ends, at least `min_volume_mm3`, and at least `min_exposure`
+    of its outer neighbours are soft tissue (a focus in muscle, not a pocket
+    of the bone's own interior).
+
+    Returns
+    -------
+    (cz, cy, cx) ndarray of bool
+        Blocks of such bodies (within `native`).
+    """
+    out = np.zeros(filled.shape, bool)
+    face6 = ndi.generate_binary_structure(3, 1)
+    # interior: not a wall, and not on the bone's outer surface (partial-volume edge blocks)
+    cav = native & ~dense & ndi.binary_erosion(filled, structure=face6, border_value=1)
+    if not cav.any():
+        return out
+    cs = spacing_zyx_mm
+    full26 = np.ones((3, 3, 3), bool)
+    lab, n = ndi.label(cav, structure=face6)
+    if n < 2:
+        return out
+    sizes = np.bincount(lab.ravel(), minlength=n + 1)
+    sizes[0] = 0
+    block_mm3 = float(np.prod(cs))
+    # an interior too small to be a focus's marrow space (a pocket between trabeculae)
+    small = sizes * block_mm3 < 0.25 * min_volume_mm3
+    objs = ndi.find_objects(lab)
+    # the largest interior of each native bone is that bone's own
+    blab = (
+        np.where(native, bone_labels, 0)
+        if bone_labels is not None
+        else ndi.label(native, structure=full26)[0]
+    )
+    own = np.zeros(n + 1, bool)
+    best: dict[int, tuple[int, int]] = {}
+    for i, sl in enumerate(objs, start=1):
+        if sl is None:
+            continue
+        b = int(blab[sl][lab[sl] == i][0])
+        if b not in best or sizes[i] > best[b][1]:
+            best[b] = (i, int(sizes[i]))
+        zs, ze = z_offset + sl[0].start, z_offset + sl[0].stop
+        own[i] = (sl[0].stop - sl[0].start) * cs[0] >= min_length_mm or zs == 0 or ze == n_slices
+    for i, _ in best.values():
+        own[i] = True
+    half = [int(np.ceil(shell_mm / c)) + 1 for c in cs]
+    for i, sl in enumerate(objs, start=1):
+        if sl is None or own[i] or small[i]:
+            continue
+        box = tuple(
+            slice(max(0, s.start - h), min(n_ax, s.stop + h))
+            for s, h, n_ax in zip(sl, half, filled.shape, strict=True)
+        )
+        soft = ~filled[box]
+        me = lab[box] == i
+        others = (lab[box] > 0) & ~me
+        d_me = ndi.distance_transform_edt(~me, sampling=cs)
+        body = native[box] & (d_me <= shell_mm)
+        if others.any():
+            body &= d_me < ndi.distance_transform_edt(~others, sampling=cs)
+        n_b = int(body.sum())
+        if n_b * block_mm3 < min_volume_mm3:
+            continue
+        bsl = ndi.find_objects(body.astype(np.uint8))[0]
+        zs, ze = z_offset + box[0].start + bsl[0].start, z_offset + box[0].start + bsl[0].stop
+        if (bsl[0].stop - bsl[0].start) * cs[0] >= min_length_mm or zs == 0 or ze == n_slices:
+            continue
+        shell = ndi.binary_dilation(body, structure=full26) & ~body
+        exposed = float(np.mean(soft[shell])) if shell.any() else 1.0
+        logger.debug(
+            "interior %d at z %d-%d: body %d blocks (%.0f mm3), exposure %.2f",
+            i,
+            zs,
+            ze,
+            n_b,
+            n_b * block_mm3,
+            exposed,
+        )
+        if exposed >= min_exposure:
+            out[box] |= body
+    return out
+
+
 def native_skeleton_coarse(
     block_max_hu: np.ndarray,
     *,
@@ -133,6 +259,9 @@ def native_skeleton_coarse(
     thin_max_contact: float = 1.0,
     thin_min_exposure: float = 1.0,
     thin_min_volume_mm3: float = 0.0,
+    marrow_shell_mm: float = _DEFAULTS.native_marrow_shell_mm,
+    marrow_min_exposure: float = _DEFAULTS.native_marrow_min_exposure,
+    marrow_wall_min_hu: float = _DEFAULTS.native_marrow_wall_min_hu,
 ) -> np.ndarray:
     """Native bone on the coarse grid (cortex, cancellous bone and marrow).
 
@@ -165,7 +294,16 @@ def native_skeleton_coarse(
     thin_min_exposure : float
         Least fraction of soft-tissue outer neighbours of such a focus.
     thin_min_volume_mm3 : float
-        Smallest such focus (mm³).
+        Smallest such focus (mm³); also the smallest body with its own marrow.
+    marrow_shell_mm : float
+        A body with its own interior walled off from the bone's marrow (its
+        interior plus the wall within this distance, mm) is a focus fused to
+        the bone (:func:`_own_marrow_bodies`); 0 turns this off.
+    marrow_min_exposure : float
+        Least fraction of soft-tissue outer neighbours of such a body.
+    marrow_wall_min_hu : float
+        Blocks whose maximum reaches this HU are cortical walls between
+        interiors (cancellous bone and marrow stay below it).
 
     Returns
     -------
@@ -238,8 +376,29 @@ def native_skeleton_coarse(
         )
     lab2, _ = ndi.label(thick_native | thin, structure=full26)
     ids = np.unique(lab2[thick_native])
+    # a dense body cut by the first or last slice is bone continuing outside the
+    # scan (the tip of the sacrum or an iliac crest in the last slice), even
+    # when too thin there for a core
+    if box[0].start == 0:
+        ids = np.union1d(ids, lab2[0])
+    if box[0].stop == dense.shape[0]:
+        ids = np.union1d(ids, lab2[-1])
     ids = ids[ids > 0]
     native = np.isin(lab2, ids)
+    if marrow_shell_mm > 0.0:
+        native &= ~_own_marrow_bodies(
+            filled,
+            block_max_hu[box] >= marrow_wall_min_hu,
+            native,
+            spacing_zyx_mm=cs,
+            shell_mm=marrow_shell_mm,
+            bone_labels=lab2,
+            min_length_mm=zlen,
+            min_volume_mm3=thin_min_volume_mm3,
+            min_exposure=marrow_min_exposure,
+            z_offset=box[0].start,
+            n_slices=dense.shape[0],
+        )
     out[box] = native
     logger.debug(
         "native skeleton: %d coarse blocks, %d native cores",
