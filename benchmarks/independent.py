@@ -36,11 +36,13 @@ mature: ``ready``; any other stage: ``not_ready``; none: ``no_foci``).
 Usage::
 
     python benchmarks/independent.py [--seeds 30] [--first-seed 0] [--jobs 2] [--keep DIR]
+        [--config FILE] [--dump FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import shutil
 import sys
@@ -426,18 +428,21 @@ class Tally:
     confusion: np.ndarray = field(default_factory=lambda: np.zeros((3, 3), dtype=int))
     resection_ok: int = 0
     notes: list[str] = field(default_factory=list)
+    rows: list[dict[str, float]] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
 
 
-def run_one(job: tuple[int, str | None]) -> dict:
+def run_one(job: tuple[int, str | None, str | None]) -> dict:
     import hostage
+    from hostage.config import load_config
 
-    seed, keep = job
+    seed, keep, config_path = job
     sc = scenario(seed)
     hu, lesions, boxes = build(sc)
     tmp = Path(keep) / f"ind{seed:05d}" if keep else Path(tempfile.mkdtemp(prefix="hostage-ind-"))
     try:
         origin, spacing_xyz = write_series(hu, sc, tmp)
-        result = hostage.stage(tmp)
+        result = hostage.stage(tmp, config=load_config(config_path) if config_path else None)
     finally:
         if not keep:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -463,6 +468,7 @@ def run_one(job: tuple[int, str | None]) -> dict:
             "stage": f.stage.value,
             "atypical": f.atypical,
             "reasons": list(f.reasons[:2]),
+            "features": dict(f.features),
         }
         for f in result.foci
     ]
@@ -507,6 +513,8 @@ def score(rec: dict, t: Tally) -> None:
         t.detected += 1
         f = rec["foci"][used_l[i]]
         t.confusion[STAGES.index(les["stage"]), STAGES.index(f["stage"])] += 1
+        t.rows.append(f["features"])
+        t.labels.append(les["stage"])
         if f["stage"] != les["stage"]:
             t.notes.append(f"{where}: {what} staged {f['stage']}: {'; '.join(f['reasons'])}")
     for j, f in enumerate(rec["foci"]):
@@ -527,10 +535,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--keep", help="keep the DICOM studies in this folder")
+    p.add_argument("--config", help="TOML config to evaluate")
+    p.add_argument(
+        "--dump", help="write the features and truth stages of matched lesions to this JSON file"
+    )
     args = p.parse_args(argv)
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     t0 = time.perf_counter()
-    jobs = [(s, args.keep) for s in seeds]
+    jobs = [(s, args.keep, args.config) for s in seeds]
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as ex:
             records = list(ex.map(run_one, jobs))
@@ -539,6 +551,8 @@ def main(argv: list[str] | None = None) -> int:
     t = Tally()
     for rec in records:
         score(rec, t)
+    if args.dump:
+        Path(args.dump).write_text(json.dumps({"rows": t.rows, "labels": t.labels}))
     sens = t.detected / t.lesions if t.lesions else math.nan
     acc = np.trace(t.confusion) / t.confusion.sum() if t.confusion.sum() else math.nan
     print(f"command: python benchmarks/independent.py {' '.join(argv or sys.argv[1:])}")
