@@ -544,3 +544,96 @@ def test_progress_bar_and_lines():
     p.close()
     assert silent.getvalue() == ""
     assert (fmt_duration(59.4), fmt_duration(61), fmt_duration(3600)) == ("59s", "1m01s", "1h00m")
+
+
+# --------------------------------------------------------------------------- speed plumbing
+_HEAP_SCRIPT = """
+import ctypes, json
+import numpy as np
+from hostage._malloc import study_heap
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = MallInfo2
+
+def mapped():
+    # Is an 8 MB array (a study allocates and frees many) given its own mmap?
+    before = libc.mallinfo2().hblks
+    a = np.ones(1_000_000)
+    during = libc.mallinfo2().hblks
+    del a
+    return during > before
+
+outside = mapped()
+with study_heap() as changed:
+    inside = [mapped() for _ in range(3)]
+after = mapped()
+print(json.dumps({"changed": changed, "outside": outside, "inside": inside, "after": after}))
+"""
+
+
+def _heap(env_update: dict[str, str]) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    proc = subprocess.run(
+        [sys.executable, "-c", _HEAP_SCRIPT],
+        env={**env, **env_update},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or os.confstr("CS_GNU_LIBC_VERSION") is None,
+    reason="glibc malloc only",
+)
+def test_study_heap_undoes_a_fixed_mmap_threshold_as_dask_sets_it():
+    # Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536, which fixes glibc's mmap threshold at
+    # 128 KiB: every 8 MB array is mapped, faulted in and unmapped again. Inside study_heap
+    # the heap serves (and reuses) them; afterwards the environment's settings are back.
+    assert _heap({"MALLOC_TRIM_THRESHOLD_": "65536"}) == {
+        "changed": True,
+        "outside": True,
+        "inside": [False, False, False],
+        "after": True,
+    }
+    # Left alone: the adaptive threshold (the first 8 MB block is mapped, then the threshold
+    # adapts), or a threshold the user chose.
+    assert _heap({}) == {"changed": False, "outside": True, "inside": [False] * 3, "after": False}
+    chosen = {"MALLOC_TRIM_THRESHOLD_": "65536", "MALLOC_MMAP_THRESHOLD_": "131072"}
+    assert _heap(chosen) == {"changed": False, "outside": True, "inside": [True] * 3, "after": True}
+
+
+def test_worker_preload_modules_exist():
+    import importlib.util
+
+    from hostage.batch import WORKER_PRELOAD
+
+    for name in WORKER_PRELOAD:
+        top = name.split(".")[0]
+        if top in ("hostage", "scipy", "skimage", "pydicom"):  # required dependencies
+            assert importlib.util.find_spec(name) is not None, name
+
+
+def test_discovered_headers_are_reused_and_load_the_same_volume(studies):
+    import dataclasses
+
+    from hostage.io import discover, load
+
+    found = discover([studies[SMALL[0]]])
+    (source,) = found.studies
+    assert [h.path for h in source.headers] == list(source.files)
+    assert len(source.files) == 12
+    assert "headers" not in repr(source)
+    reused = load(source)
+    reread = load(dataclasses.replace(source, headers=()))
+    assert np.array_equal(reused.hu, reread.hu)
+    assert reused.load_report == reread.load_report
+    assert reused.spacing_zyx_mm == reread.spacing_zyx_mm
+    assert reused.origin_lps_mm == reread.origin_lps_mm

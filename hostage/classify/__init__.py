@@ -10,13 +10,18 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ..config import ClassifyConfig
-from ..features import FocusFeatures
-from .fit import FitResult, fit
 from .resection import resection
 from .rules import TERMS, EvidenceTerm, score_focus
-from .stability import check_stability
 from .types import FocusStage, ResectionVerdict
+
+if TYPE_CHECKING:
+    from ..features import FocusFeatures
+    from .fit import FitResult, fit
+    from .stability import check_stability
 
 __all__ = [
     "TERMS",
@@ -62,3 +67,20 @@ def classify(features: FocusFeatures, *, config: ClassifyConfig) -> FocusStage:
     True
     """
     return score_focus(features.values, config=config)
+
+
+# check_stability (scipy.ndimage, the feature code) and fit (scipy.optimize) are imported
+# on first use, so that ``import hostage`` (which needs only the result types) stays light.
+# ``fit`` is also the name of its module: import the function from the package
+# (``from hostage.classify import fit``); ``import hostage.classify.fit`` done before that
+# would bind the package's ``fit`` attribute to the module.
+_LAZY: dict[str, str] = {"check_stability": ".stability", "fit": ".fit", "FitResult": ".fit"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # replaces the submodule the import bound to ``fit``
+    return value

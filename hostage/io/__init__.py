@@ -1,27 +1,25 @@
 """Read CT studies: DICOM folders (any layout) and NIfTI/NRRD/MetaImage volumes.
 
 ``load(source, *, series_uid=None, config=None) -> Volume`` is the entry point.
+
+The readers (pydicom, SimpleITK) are imported when :func:`load` first needs them,
+so that ``import hostage`` and the modules that only need :mod:`hostage.io.write`
+or :mod:`hostage.io.volume` stay light.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import LoadConfig
 from ..errors import InputError
-from .dicom import load_dicom_study
-from .discover import (
-    Discovery,
-    StudySource,
-    discover,
-    group_studies,
-    read_header,
-    read_headers,
-    scan,
-)
-from .image_file import load_volume_file
+from .discover import Discovery, StudySource, discover, group_studies, scan
 from .volume import LoadReport, Volume
+
+if TYPE_CHECKING:
+    from ._dicom_header import DicomHeader
 
 __all__ = ["Discovery", "LoadReport", "StudySource", "Volume", "discover", "load"]
 
@@ -70,6 +68,10 @@ def load(
     ...
     hostage.errors.InputError: /no/such/folder: path does not exist; give a DICOM folder, a DICOM file or a NIfTI/NRRD/MetaImage volume
     """
+    from ._dicom_header import read_header
+    from .dicom import load_dicom_study
+    from .image_file import load_volume_file
+
     config = LoadConfig() if config is None else config
     if isinstance(source, StudySource):
         return _load_study_source(source, series_uid=series_uid, config=config)
@@ -116,6 +118,10 @@ def load(
 def _load_study_source(
     source: StudySource, *, series_uid: str | None, config: LoadConfig
 ) -> Volume:
+    from ._dicom_header import read_headers
+    from .dicom import load_dicom_study
+    from .image_file import load_volume_file
+
     if source.kind == "volume":
         return load_volume_file(source.files[0], config=config)
     if source.kind != "dicom":
@@ -123,7 +129,10 @@ def _load_study_source(
             f"unknown StudySource kind {source.kind!r} (expected 'dicom' or 'volume')",
             path=source.path,
         )
-    results = read_headers(list(source.files))
+    if source.headers and len(source.headers) == len(source.files):
+        results: list[DicomHeader | str] = list(source.headers)  # read by discover()
+    else:
+        results = read_headers(list(source.files))
     headers = [r for r in results if not isinstance(r, str)]
     skipped = tuple(r for r in results if isinstance(r, str) and r != "not_dicom")
     if source.study_instance_uid is not None:

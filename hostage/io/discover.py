@@ -13,18 +13,20 @@ import logging
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
-from ._dicom_header import (
-    DICOMDIR_SOP_CLASS,
-    PARSE_ERRORS,
-    DicomHeader,
-    FrameGeometry,
-    read_header,
-    read_headers,
-)
+
+if TYPE_CHECKING:
+    from ._dicom_header import (
+        PARSE_ERRORS,
+        DicomHeader,
+        FrameGeometry,
+        read_header,
+        read_headers,
+    )
 
 __all__ = [
     "PARSE_ERRORS",
@@ -43,6 +45,28 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+# The header reader (and pydicom) is imported on first use, so that importing hostage stays
+# light; its names are still importable from here.
+_HEADER_NAMES = frozenset(
+    {
+        "DICOMDIR_SOP_CLASS",
+        "PARSE_ERRORS",
+        "DicomHeader",
+        "FrameGeometry",
+        "read_header",
+        "read_headers",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HEADER_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from . import _dicom_header
+
+    return getattr(_dicom_header, name)
+
 
 #: File name endings read as volumes through SimpleITK (one study per file).
 VOLUME_SUFFIXES: tuple[str, ...] = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
@@ -67,6 +91,11 @@ class StudySource:
         Every DICOM file of the study (all its series), or ``(volume file,)``.
     study_instance_uid : str or None
         None for volume files.
+    headers : tuple of DicomHeader
+        The headers discovery read, one per file of `files` in the same order
+        (empty for volume files, or when the files should be read again):
+        :func:`hostage.io.load` uses them instead of reading every header twice.
+        A cache of what `files` hold: not shown in the repr, not compared.
     """
 
     key_hint: str
@@ -74,6 +103,7 @@ class StudySource:
     kind: str
     files: tuple[Path, ...]
     study_instance_uid: str | None
+    headers: tuple[DicomHeader, ...] = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -170,6 +200,8 @@ def scan(paths: Sequence[str | Path], *, jobs: int = 1) -> Scan:
         if f.parent in volume_dirs and f.name.lower().endswith(_DETACHED_DATA_SUFFIXES)
     }
     others = [f for f in files if not is_volume_file(f) and f not in detached]
+    from ._dicom_header import DICOMDIR_SOP_CLASS, DicomHeader, read_headers
+
     results = read_headers(others, jobs=jobs)
     headers: list[DicomHeader] = []
     skipped: list[str] = []
@@ -246,7 +278,8 @@ def discover(paths: Sequence[str | Path], *, jobs: int = 1) -> Discovery:
     studies: list[StudySource] = []
     skipped = list(s.skipped)
     for uid, hs in group_studies(s.headers).items():
-        files = tuple(sorted(h.path for h in hs))
+        hs.sort(key=lambda h: h.path)
+        files = tuple(h.path for h in hs)
         if not uid:
             skipped.extend(f"{f}: DICOM file without StudyInstanceUID" for f in files)
             continue
@@ -257,6 +290,7 @@ def discover(paths: Sequence[str | Path], *, jobs: int = 1) -> Discovery:
                 kind="dicom",
                 files=files,
                 study_instance_uid=uid,
+                headers=tuple(hs),
             )
         )
     for v in s.volumes:

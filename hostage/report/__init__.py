@@ -8,16 +8,20 @@ skipped and a warning is added to result.json (CONTRACT.md).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, MissingDependencyError, did_you_mean
-from ..io.volume import Volume
 from ..io.write import atomic_write_json
 from ..result import StudyResult
-from ..segment import Segmentation
+
+if TYPE_CHECKING:
+    from ..io.volume import Volume
+    from ..segment import Segmentation
 
 __all__ = ["OUTPUTS", "WRITERS", "StudyOutputs", "check_outputs", "write_study_outputs"]
 
@@ -54,8 +58,28 @@ class StudyOutputs:
 
 Writer = Callable[[StudyOutputs], list[Path]]
 
-#: Output name -> writer. Writers for html, labels, seg and sr register here as they land.
-WRITERS: dict[str, Writer] = {}
+
+@functools.cache
+def _writers() -> dict[str, Writer]:
+    """Return :data:`WRITERS`, importing the viewer writers on first use.
+
+    They pull in the segmentation, figure and DICOM code; the batch coordinator
+    and ``import hostage`` only need the tables, so the import waits until a
+    study's files are written (or ``WRITERS`` is read).
+    """
+    from .dicom_seg import write_seg
+    from .dicom_sr import write_sr
+    from .html import write_report
+    from .labels import write_label_map
+
+    return {"html": write_report, "labels": write_label_map, "seg": write_seg, "sr": write_sr}
+
+
+def __getattr__(name: str) -> Any:
+    # WRITERS: output name -> writer (html, labels, seg, sr), one dict built on first access.
+    if name == "WRITERS":
+        return _writers()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def check_outputs(outputs: Sequence[str]) -> tuple[str, ...]:
@@ -96,7 +120,9 @@ def write_study_outputs(ctx: StudyOutputs, *, outputs: Sequence[str] = OUTPUTS) 
     if ctx.volume is not None and ctx.seg is not None:
         # report.html last: it links the viewer files that were written
         for name in sorted(outputs, key=lambda n: n == "html"):
-            writer = WRITERS.get(name)
+            if name in ("json", "csv"):
+                continue  # result.json is written below; foci.csv is a batch table
+            writer = _writers().get(name)
             if writer is None:
                 continue
             try:
@@ -111,18 +137,3 @@ def write_study_outputs(ctx: StudyOutputs, *, outputs: Sequence[str] = OUTPUTS) 
     # result.json last: its presence marks the study folder as complete (used by --resume).
     atomic_write_json(ctx.out_dir / "result.json", result.to_dict())
     return result
-
-
-def _register_viewer_writers() -> None:
-    from .dicom_seg import write_seg
-    from .dicom_sr import write_sr
-    from .html import write_report
-    from .labels import write_label_map
-
-    WRITERS["html"] = write_report
-    WRITERS["labels"] = write_label_map
-    WRITERS["seg"] = write_seg
-    WRITERS["sr"] = write_sr
-
-
-_register_viewer_writers()
