@@ -94,6 +94,12 @@ class Segmentation:
     focus_bone_labels : mapping of int to tuple of int
         With an external bone label map: focus id -> the labels of the
         structures it lies in or touches (empty mapping otherwise).
+
+    Notes
+    -----
+    The four full-size arrays are read-only and allocated with
+    :func:`~hostage.segment._grid.sparse_zeros`: memory is only taken by
+    the pages written (the body, the skeleton's slices, the foci's boxes).
     """
 
     body_mask: np.ndarray
@@ -235,7 +241,8 @@ def segment(
                 f"bone_labels must be an integer label array of the volume's shape {volume.shape_zyx}; "
                 f"got {bone_labels.dtype} {bone_labels.shape}. Resample the label map to the CT grid first."
             )
-        native = grid.block_max(bone_labels > 0)
+        # a block holds bone when its largest label is > 0 (no full-size temporary)
+        native = grid.block_max(bone_labels) > 0
     else:
         native = native_skeleton_coarse(
             cmax,
