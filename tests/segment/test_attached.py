@@ -2,9 +2,9 @@
 
 Attached mature lesions (``LesionSpec(attached_to_bone=True)``) touch the
 femur; ``native_touch_max_contact`` / ``native_touch_min_exposure`` keep a thin
-dense body that only touches the thick skeleton out of it. Known limit: a thick
-lesion fused over a broad patch (contact radius ~0.6 of its own) can still be
-absorbed; these cases are ones the rule must find.
+dense body that only touches the thick skeleton out of it. A thick lesion fused
+over a broad patch is split off by its own walled-off marrow (``native_marrow_*``,
+tests/segment/test_fused.py).
 """
 
 from __future__ import annotations
