@@ -341,6 +341,18 @@ class FeatureConfig:
     )
     glcm_min_hu: float = param(-200.0, "Lowest HU of the co-occurrence bins (lower values clip).")
     glcm_max_hu: float = param(2000.0, "Highest HU of the co-occurrence bins (higher values clip).")
+    texture_mineral_rel_cortex: float = param(
+        0.2,
+        "Bone-density mineral for texture_speck_density_per_cm3 / texture_network_fraction: "
+        "smoothed HU at least muscle + this × (native cortex − muscle) of the same scan.",
+        min=0,
+        max=1,
+    )
+    texture_mineral_smooth_mm: float = param(
+        0.8,
+        "Gaussian sigma (mm) on the isotropic texture grid before the mineral threshold.",
+        min=0,
+    )
     texture_max_reliable_spacing_mm: float = param(
         1.0,
         "texture_reliable is 1 only when the largest voxel dimension (mm) is at most this.",
@@ -448,6 +460,22 @@ class ClassifyConfig:
         0.65,
         "Evidence 'uniform' reaches 1 at this value (linear in between, clipped to 0-1).",
     )
+    specks_from_per_cm3: float = param(
+        3.0,
+        "Evidence 'specks' is 0 at this value of texture_speck_density_per_cm3 (separate bone-density mineral specks per cm³; the ramp falls: few pieces is the sign of organised mineral).",
+    )
+    specks_to_per_cm3: float = param(
+        0.5,
+        "Evidence 'specks' reaches 1 at this value (linear in between, clipped to 0-1).",
+    )
+    network_from: float = param(
+        0.5,
+        "Evidence 'network' is 0 at this value of texture_network_fraction (share of the bone-density mineral in its largest connected piece).",
+    )
+    network_to: float = param(
+        0.95,
+        "Evidence 'network' reaches 1 at this value (linear in between, clipped to 0-1).",
+    )
     weight_rim_amorphous: float = param(
         0.0, "Weight of evidence 'rim' in the amorphous score (log-odds per unit evidence)."
     )
@@ -455,7 +483,7 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'rim' in the immature score (log-odds per unit evidence)."
     )
     weight_rim_mature: float = param(
-        1.78, "Weight of evidence 'rim' in the mature score (log-odds per unit evidence)."
+        2.17, "Weight of evidence 'rim' in the mature score (log-odds per unit evidence)."
     )
     weight_trabecular_amorphous: float = param(
         0.0, "Weight of evidence 'trabecular' in the amorphous score (log-odds per unit evidence)."
@@ -464,7 +492,7 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'trabecular' in the immature score (log-odds per unit evidence)."
     )
     weight_trabecular_mature: float = param(
-        0.43, "Weight of evidence 'trabecular' in the mature score (log-odds per unit evidence)."
+        0.12, "Weight of evidence 'trabecular' in the mature score (log-odds per unit evidence)."
     )
     weight_marrow_amorphous: float = param(
         0.0, "Weight of evidence 'marrow' in the amorphous score (log-odds per unit evidence)."
@@ -473,7 +501,7 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'marrow' in the immature score (log-odds per unit evidence)."
     )
     weight_marrow_mature: float = param(
-        0.0, "Weight of evidence 'marrow' in the mature score (log-odds per unit evidence)."
+        0.01, "Weight of evidence 'marrow' in the mature score (log-odds per unit evidence)."
     )
     weight_margin_amorphous: float = param(
         0.0, "Weight of evidence 'margin' in the amorphous score (log-odds per unit evidence)."
@@ -482,7 +510,7 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'margin' in the immature score (log-odds per unit evidence)."
     )
     weight_margin_mature: float = param(
-        2.01, "Weight of evidence 'margin' in the mature score (log-odds per unit evidence)."
+        1.18, "Weight of evidence 'margin' in the mature score (log-odds per unit evidence)."
     )
     weight_density_amorphous: float = param(
         0.0, "Weight of evidence 'density' in the amorphous score (log-odds per unit evidence)."
@@ -491,16 +519,16 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'density' in the immature score (log-odds per unit evidence)."
     )
     weight_density_mature: float = param(
-        3.21, "Weight of evidence 'density' in the mature score (log-odds per unit evidence)."
+        2.05, "Weight of evidence 'density' in the mature score (log-odds per unit evidence)."
     )
     weight_outline_amorphous: float = param(
         0.0, "Weight of evidence 'outline' in the amorphous score (log-odds per unit evidence)."
     )
     weight_outline_immature: float = param(
-        1.63, "Weight of evidence 'outline' in the immature score (log-odds per unit evidence)."
+        0.97, "Weight of evidence 'outline' in the immature score (log-odds per unit evidence)."
     )
     weight_outline_mature: float = param(
-        1.63, "Weight of evidence 'outline' in the mature score (log-odds per unit evidence)."
+        0.97, "Weight of evidence 'outline' in the mature score (log-odds per unit evidence)."
     )
     weight_faint_rim_amorphous: float = param(
         0.0, "Weight of evidence 'faint_rim' in the amorphous score (log-odds per unit evidence)."
@@ -509,31 +537,49 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'faint_rim' in the immature score (log-odds per unit evidence)."
     )
     weight_faint_rim_mature: float = param(
-        0.0, "Weight of evidence 'faint_rim' in the mature score (log-odds per unit evidence)."
+        0.2, "Weight of evidence 'faint_rim' in the mature score (log-odds per unit evidence)."
     )
     weight_zonal_amorphous: float = param(
         0.0, "Weight of evidence 'zonal' in the amorphous score (log-odds per unit evidence)."
     )
     weight_zonal_immature: float = param(
-        3.75, "Weight of evidence 'zonal' in the immature score (log-odds per unit evidence)."
+        1.73, "Weight of evidence 'zonal' in the immature score (log-odds per unit evidence)."
     )
     weight_zonal_mature: float = param(
-        3.75, "Weight of evidence 'zonal' in the mature score (log-odds per unit evidence)."
+        1.73, "Weight of evidence 'zonal' in the mature score (log-odds per unit evidence)."
     )
     weight_uniform_amorphous: float = param(
-        -0.09, "Weight of evidence 'uniform' in the amorphous score (log-odds per unit evidence)."
+        0.08, "Weight of evidence 'uniform' in the amorphous score (log-odds per unit evidence)."
     )
     weight_uniform_immature: float = param(
-        3.17, "Weight of evidence 'uniform' in the immature score (log-odds per unit evidence)."
+        1.12, "Weight of evidence 'uniform' in the immature score (log-odds per unit evidence)."
     )
     weight_uniform_mature: float = param(
-        -3.08, "Weight of evidence 'uniform' in the mature score (log-odds per unit evidence)."
+        -1.19, "Weight of evidence 'uniform' in the mature score (log-odds per unit evidence)."
+    )
+    weight_specks_amorphous: float = param(
+        0.0, "Weight of evidence 'specks' in the amorphous score (log-odds per unit evidence)."
+    )
+    weight_specks_immature: float = param(
+        0.58, "Weight of evidence 'specks' in the immature score (log-odds per unit evidence)."
+    )
+    weight_specks_mature: float = param(
+        0.58, "Weight of evidence 'specks' in the mature score (log-odds per unit evidence)."
+    )
+    weight_network_amorphous: float = param(
+        0.0, "Weight of evidence 'network' in the amorphous score (log-odds per unit evidence)."
+    )
+    weight_network_immature: float = param(
+        0.34, "Weight of evidence 'network' in the immature score (log-odds per unit evidence)."
+    )
+    weight_network_mature: float = param(
+        0.71, "Weight of evidence 'network' in the mature score (log-odds per unit evidence)."
     )
     bias_amorphous: float = param(0.0, "Baseline log-odds of the amorphous stage.")
-    bias_immature: float = param(-3.47, "Baseline log-odds of the immature stage.")
-    bias_mature: float = param(-3.34, "Baseline log-odds of the mature stage.")
+    bias_immature: float = param(-2.13, "Baseline log-odds of the immature stage.")
+    bias_mature: float = param(-4.13, "Baseline log-odds of the mature stage.")
     atypical_min_density: float = param(
-        0.5,
+        0.55,
         "Central-first mineralisation is flagged atypical only when the focus is this dense "
         "(density_p90_rel_cortex): a faint cloud denser in its middle is not the osteosarcoma pattern.",
         min=0,
@@ -544,6 +590,11 @@ class ClassifyConfig:
         "than this fraction of the surface: a focus wrapped in cortex is mineralised at its periphery.",
         min=0,
         max=1,
+    )
+    atypical_max_rim_core_contrast_hu: float = param(
+        -150.0,
+        "...or when its core is denser than its surface shell by more than this (rim_core_contrast_hu "
+        "at most this): an apparent rim over a denser core is the edge of a central mass, not a cortex.",
     )
     metal_confidence_factor: float = param(
         0.8,

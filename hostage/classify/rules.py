@@ -132,6 +132,24 @@ def _uniform(v: float, e: float) -> str:
     return f"heterogeneous inside, not a uniform haze (co-occurrence homogeneity {v:.2f})"
 
 
+def _specks(v: float, e: float) -> str:
+    if e >= 0.67:
+        return f"mineral in few separate pieces, not punctate ({v:.1f} bone-density specks per cm³)"
+    if e > 0.0:
+        return f"some scattered mineral specks ({v:.1f} bone-density specks per cm³)"
+    return f"punctate: many separate mineral specks ({v:.1f} bone-density specks per cm³)"
+
+
+def _network(v: float, e: float) -> str:
+    if e >= 0.67:
+        return f"the mineral forms one connected structure ({_pct(v)} of it in the largest piece)"
+    if e > 0.0:
+        return f"the mineral is partly connected ({_pct(v)} of it in the largest piece)"
+    return (
+        f"the mineral is scattered, not a connected network ({_pct(v)} of it in the largest piece)"
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EvidenceTerm:
     """One evidence term of the stage score.
@@ -144,7 +162,7 @@ class EvidenceTerm:
     feature : str
         The feature it reads (a name from :data:`hostage.features.FAMILIES`).
     unit_suffix : str
-        Unit suffix of the ``from``/``to`` keys (``""``, ``"_hu"``, ``"_per_mm3"``).
+        Unit suffix of the ``from``/``to`` keys (``""``, ``"_hu"``, ``"_per_mm3"``, ``"_per_cm3"``).
     sign : str
         The imaging sign, for documentation.
     describe : callable
@@ -245,6 +263,20 @@ TERMS: tuple[EvidenceTerm, ...] = (
         sign="a uniform osteoid haze rather than patchy, punctate specks",
         describe=_uniform,
         ordinal=False,
+    ),
+    EvidenceTerm(
+        name="specks",
+        feature="texture_speck_density_per_cm3",
+        unit_suffix="_per_cm3",
+        sign="mineral gathered in few pieces rather than punctate specks (a falling ramp)",
+        describe=_specks,
+    ),
+    EvidenceTerm(
+        name="network",
+        feature="texture_network_fraction",
+        unit_suffix="",
+        sign="a connected mineral network (initial trabecular formation, cortex)",
+        describe=_network,
     ),
 )
 
@@ -362,7 +394,11 @@ def score_focus(values: Mapping[str, float], *, config: ClassifyConfig) -> Focus
     atypical = (
         float(values.get("zonal_central_first", 0.0)) >= 0.5
         and float(values.get("density_p90_rel_cortex", math.inf)) >= config.atypical_min_density
-        and not float(values.get("rim_completeness", 0.0)) >= config.atypical_max_rim
+        and (
+            not float(values.get("rim_completeness", 0.0)) >= config.atypical_max_rim
+            or float(values.get("rim_core_contrast_hu", math.inf))
+            <= config.atypical_max_rim_core_contrast_hu
+        )
     )
     if atypical:
         ratio = float(values.get("zonal_periphery_center_ratio", math.nan))

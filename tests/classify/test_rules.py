@@ -27,6 +27,9 @@ MATURE = {
     "texture_glcm_homogeneity": 0.22,
     "zonal_periphery_center_ratio": 1.8,
     "zonal_central_first": 0.0,
+    "rim_core_contrast_hu": 450.0,
+    "texture_speck_density_per_cm3": 0.3,
+    "texture_network_fraction": 1.0,
     "bone_attached": 0.0,
     "bone_distance_mm": 4.2,
 }
@@ -39,6 +42,8 @@ IMMATURE = {
     "margin_irregularity": 0.12,
     "rim_faint_completeness": 0.45,
     "texture_glcm_homogeneity": 0.62,
+    "texture_speck_density_per_cm3": 0.8,
+    "texture_network_fraction": 0.9,
 }
 AMORPHOUS = {
     "rim_completeness": 0.02,
@@ -49,6 +54,8 @@ AMORPHOUS = {
     "margin_irregularity": 0.45,
     "rim_faint_completeness": 0.02,
     "texture_glcm_homogeneity": 0.4,
+    "texture_speck_density_per_cm3": 3.5,
+    "texture_network_fraction": 0.35,
 }
 
 
@@ -164,6 +171,50 @@ def test_a_focus_wrapped_in_cortex_is_not_atypical():
     assert not st.atypical and st.stage is Stage.MATURE
 
 
+def test_an_apparent_rim_over_a_denser_core_is_still_atypical():
+    """A dense mass cut by the segmentation shows a 'rim' at its edge, but its core is denser."""
+    edge_of_a_mass = {
+        **MATURE,
+        "zonal_central_first": 1.0,
+        "zonal_periphery_center_ratio": 0.3,
+        "rim_core_contrast_hu": CFG.atypical_max_rim_core_contrast_hu - 100.0,
+    }
+    assert score_focus(edge_of_a_mass, config=CFG).atypical
+    shell_over_lighter_core = {**edge_of_a_mass, "rim_core_contrast_hu": 50.0}
+    assert not score_focus(shell_over_lighter_core, config=CFG).atypical
+
+
+def test_punctate_specks_favour_amorphous_and_a_connected_network_immature():
+    few = score_focus({**IMMATURE, "texture_speck_density_per_cm3": 0.5}, config=CFG)
+    many = score_focus({**IMMATURE, "texture_speck_density_per_cm3": 4.0}, config=CFG)
+    odds = lambda st: st.scores[Stage.IMMATURE] / st.scores[Stage.AMORPHOUS]  # noqa: E731
+    assert odds(few) > 1.5 * odds(many)
+    assert (
+        "punctate: many separate mineral specks (4.0 bone-density specks per cm³)" in many.reasons
+    )
+    assert (
+        "mineral in few separate pieces, not punctate (0.5 bone-density specks per cm³)"
+        in few.reasons
+    )
+    joined = score_focus({**IMMATURE, "texture_network_fraction": 1.0}, config=CFG)
+    scattered = score_focus({**IMMATURE, "texture_network_fraction": 0.3}, config=CFG)
+    assert odds(joined) > 1.2 * odds(scattered)
+    assert (
+        "the mineral is scattered, not a connected network (30 % of it in the largest piece)"
+        in (scattered.reasons)
+    )
+
+
+def test_a_focus_without_bone_density_mineral_has_no_speck_evidence():
+    """No mineral at all is neither punctate nor organised: the term is not measurable."""
+    st = score_focus({**AMORPHOUS, "texture_speck_density_per_cm3": math.nan}, config=CFG)
+    assert math.isnan(evidence({"texture_speck_density_per_cm3": math.nan}, config=CFG)["specks"])
+    assert (
+        "mineral gathered in few pieces rather than punctate specks (a falling ramp) not measurable "
+        "on this focus (texture_speck_density_per_cm3 undefined)"
+    ) in st.reasons
+
+
 def test_a_faint_cloud_denser_in_its_middle_is_not_atypical():
     faint = {**AMORPHOUS, "zonal_central_first": 1.0, "zonal_periphery_center_ratio": 0.6}
     st = score_focus(faint, config=CFG)
@@ -186,7 +237,10 @@ def test_missing_features_drop_out_and_too_few_abstain():
     }
     st = score_focus(few, config=CFG)
     assert st.abstained and st.uncertain and st.readiness_ambiguous
-    assert st.reasons[0] == "abstains: only 2 of 9 signs could be measured, so the stage is a guess"
+    assert (
+        st.reasons[0]
+        == f"abstains: only 2 of {len(TERMS)} signs could be measured, so the stage is a guess"
+    )
 
 
 def test_low_top_score_is_uncertain_and_says_so():

@@ -14,7 +14,7 @@ from hostage.config import FeatureConfig
 from hostage.features import FAMILIES, measure_roi, roi_from_arrays
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "features.md"
-UNITS = {"mm", "mm3", "HU", "HU/mm", "1/mm3", "1", "bool", "bits", "bins2"}
+UNITS = {"mm", "mm3", "HU", "HU/mm", "1/mm3", "1/cm3", "1", "bool", "bits", "bins2"}
 
 
 def _roi(spacing=(1.0, 0.8, 0.8)):
@@ -63,6 +63,11 @@ def test_measure_roi_orders_values_as_families():
     assert math.isnan(v["rim_thickness_mm"])
     assert v["rim_fat_fraction"] == 0.0
     assert v["texture_connectivity_density_per_mm3"] == 0.0
+    # all of it is one piece of bone-density mineral: one "speck", a fully connected network
+    assert v["texture_network_fraction"] == 1.0
+    assert v["texture_speck_density_per_cm3"] == pytest.approx(
+        1000.0 / v["size_volume_mm3"], rel=0.15
+    )
     assert math.isnan(v["bone_distance_mm"]) and math.isnan(v["bone_attached"])
     assert v["density_p50_hu"] == pytest.approx(400.0, abs=1)
 
