@@ -24,7 +24,8 @@ How a focus fused to bone is kept apart from it (on the coarse grid):
    tissue (``native_touch_min_exposure``), short in z and not cut by the
    scan's ends is a focus lying against the bone, not a plate rim or spur
    (those grow out of the thick bone along their whole base). Any dense body
-   cut by the first or last slice is bone continuing outside the scan.
+   cut by the first or last slice or by the edge of the field of view is bone
+   continuing outside the scan.
 5. *Foci fused to the bone*: HO forms outside the native cortex, so a mature
    focus fused to a bone keeps its own interior (marrow, cancellous bone),
    walled off from the bone's interior by cortex (blocks whose maximum
@@ -147,6 +148,7 @@ def _own_marrow_bodies(
     min_exposure: float,
     z_offset: int,
     n_slices: int,
+    fov_edges_yx: tuple[tuple[bool, bool], ...] = ((False, False), (False, False)),
 ) -> np.ndarray:
     """Bodies with their own marrow space, walled off from the bone's: foci fused to bone.
 
@@ -204,7 +206,17 @@ def _own_marrow_bodies(
         if b not in best or sizes[i] > best[b][1]:
             best[b] = (i, int(sizes[i]))
         zs, ze = z_offset + sl[0].start, z_offset + sl[0].stop
-        own[i] = (sl[0].stop - sl[0].start) * cs[0] >= min_length_mm or zs == 0 or ze == n_slices
+        # long, or cut by the scan's ends or the field of view: the interior of a bone
+        # continuing outside the scan
+        own[i] = (
+            (sl[0].stop - sl[0].start) * cs[0] >= min_length_mm
+            or zs == 0
+            or ze == n_slices
+            or any(
+                (lo and s.start == 0) or (hi and s.stop == n_ax)
+                for s, (lo, hi), n_ax in zip(sl[1:], fov_edges_yx, filled.shape[1:], strict=True)
+            )
+        )
     for i, _ in best.values():
         own[i] = True
     half = [int(np.ceil(shell_mm / c)) + 1 for c in cs]
@@ -216,6 +228,8 @@ def _own_marrow_bodies(
             for s, h, n_ax in zip(sl, half, filled.shape, strict=True)
         )
         soft = ~filled[box]
+        if min_exposure > 0.0 and not soft.any():
+            continue  # a pocket deep inside the bone: no soft tissue around it at all
         me = lab[box] == i
         others = (lab[box] > 0) & ~me
         d_me = ndi.distance_transform_edt(~me, sampling=cs)
@@ -378,11 +392,13 @@ def native_skeleton_coarse(
     ids = np.unique(lab2[thick_native])
     # a dense body cut by the first or last slice is bone continuing outside the
     # scan (the tip of the sacrum or an iliac crest in the last slice), even
-    # when too thin there for a core
-    if box[0].start == 0:
-        ids = np.union1d(ids, lab2[0])
-    if box[0].stop == dense.shape[0]:
-        ids = np.union1d(ids, lab2[-1])
+    # when too thin there for a core; likewise a body cut by the edge of a small
+    # field of view (pubic rami joined to an acetabulum outside it)
+    for axis in range(3):
+        if box[axis].start == 0:
+            ids = np.union1d(ids, np.take(lab2, 0, axis=axis))
+        if box[axis].stop == dense.shape[axis]:
+            ids = np.union1d(ids, np.take(lab2, -1, axis=axis))
     ids = ids[ids > 0]
     native = np.isin(lab2, ids)
     if marrow_shell_mm > 0.0:
@@ -398,6 +414,10 @@ def native_skeleton_coarse(
             min_exposure=marrow_min_exposure,
             z_offset=box[0].start,
             n_slices=dense.shape[0],
+            fov_edges_yx=tuple(
+                (b.start == 0, b.stop == n_ax)
+                for b, n_ax in zip(box[1:], dense.shape[1:], strict=True)
+            ),
         )
     out[box] = native
     logger.debug(
