@@ -119,6 +119,8 @@ def _loose_thin(
         if n_i * block_mm3 < min_volume_mm3:
             continue
         contact = float(np.count_nonzero(body_i & near_thick[sl_pad])) / n_i
+        if contact > max_contact:
+            continue  # grows out of the thick bone (a plate rim or spur)
         shell = ndi.binary_dilation(body_i, structure=full26) & ~body_i
         exposed = float(np.mean(~filled[sl_pad][shell])) if shell.any() else 1.0
         logger.debug(
@@ -130,7 +132,7 @@ def _loose_thin(
             contact,
             exposed,
         )
-        if contact <= max_contact and exposed >= min_exposure:
+        if exposed >= min_exposure:
             out[sl_pad] |= body_i
     return out
 
@@ -197,18 +199,21 @@ def _own_marrow_bodies(
         if bone_labels is not None
         else ndi.label(native, structure=full26)[0]
     )
+    # the native bone each interior lies in (an interior lies in one)
+    bone_of = np.zeros(n + 1, np.int64)
+    bone_of[lab[cav]] = blab[cav]
+    order = np.lexsort((-sizes[1:], bone_of[1:])) + 1
+    first = np.ones(n, bool)
+    first[1:] = bone_of[order[1:]] != bone_of[order[:-1]]
     own = np.zeros(n + 1, bool)
-    best: dict[int, tuple[int, int]] = {}
+    own[order[first]] = True
     for i, sl in enumerate(objs, start=1):
-        if sl is None:
+        if sl is None or own[i]:
             continue
-        b = int(blab[sl][lab[sl] == i][0])
-        if b not in best or sizes[i] > best[b][1]:
-            best[b] = (i, int(sizes[i]))
         zs, ze = z_offset + sl[0].start, z_offset + sl[0].stop
         # long, or cut by the scan's ends or the field of view: the interior of a bone
         # continuing outside the scan
-        own[i] = (
+        own[i] = bool(
             (sl[0].stop - sl[0].start) * cs[0] >= min_length_mm
             or zs == 0
             or ze == n_slices
@@ -217,8 +222,6 @@ def _own_marrow_bodies(
                 for s, (lo, hi), n_ax in zip(sl[1:], fov_edges_yx, filled.shape[1:], strict=True)
             )
         )
-    for i, _ in best.values():
-        own[i] = True
     half = [int(np.ceil(shell_mm / c)) + 1 for c in cs]
     for i, sl in enumerate(objs, start=1):
         if sl is None or own[i] or small[i]:
@@ -239,9 +242,9 @@ def _own_marrow_bodies(
         n_b = int(body.sum())
         if n_b * block_mm3 < min_volume_mm3:
             continue
-        bsl = ndi.find_objects(body.astype(np.uint8))[0]
-        zs, ze = z_offset + box[0].start + bsl[0].start, z_offset + box[0].start + bsl[0].stop
-        if (bsl[0].stop - bsl[0].start) * cs[0] >= min_length_mm or zs == 0 or ze == n_slices:
+        bz = np.flatnonzero(body.any(axis=(1, 2)))
+        zs, ze = z_offset + box[0].start + int(bz[0]), z_offset + box[0].start + int(bz[-1]) + 1
+        if (ze - zs) * cs[0] >= min_length_mm or zs == 0 or ze == n_slices:
             continue
         shell = ndi.binary_dilation(body, structure=full26) & ~body
         exposed = float(np.mean(soft[shell])) if shell.any() else 1.0
