@@ -188,3 +188,22 @@ def test_hips_without_lesions_give_no_focus(seed, shape, spacing, noise, layout)
     seg = segment(ph.volume, config=CFG)
     assert seg.foci == ()
     assert seg.bone_mask[ph.bone_mask].mean() > 0.9
+
+
+def test_bone_cut_by_the_last_slice_is_not_a_focus():
+    """A thin plate of cortex in the last slices (the tip of a sacrum) is bone outside the scan."""
+    from hostage.io.volume import Volume
+
+    vol, _ = make_scene(shape_zyx=(40, 160, 160), spacing_zyx_mm=(2.5, 0.8, 0.8), rng=4)
+    hu = vol.hu.copy()
+    # 30 x 12 mm plate, 5 mm thick (two slices), posterior midline, 1300 HU
+    hu[-2:, 30:45, 62:100] = 1300
+    cut = Volume(hu=hu, spacing_zyx_mm=vol.spacing_zyx_mm)
+    seg = segment(cut, config=CFG)
+    assert seg.foci == ()
+    assert seg.bone_mask[-1, 30:45, 62:100].mean() > 0.8
+    # the same plate inside the scan is not bone continuing outside it: a focus
+    hu = vol.hu.copy()
+    hu[19:21, 30:45, 62:100] = 1300
+    seg_in = segment(Volume(hu=hu, spacing_zyx_mm=vol.spacing_zyx_mm), config=CFG)
+    assert len(seg_in.foci) == 1
