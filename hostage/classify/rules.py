@@ -141,6 +141,8 @@ def _specks(v: float, e: float) -> str:
 
 
 def _network(v: float, e: float) -> str:
+    if v <= 0.0:
+        return "no mineral at bone density inside, so no connected network"
     if e >= 0.67:
         return f"the mineral forms one connected structure ({_pct(v)} of it in the largest piece)"
     if e > 0.0:

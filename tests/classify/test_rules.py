@@ -201,8 +201,10 @@ def test_punctate_specks_favour_amorphous_and_a_connected_network_immature():
     assert odds(joined) > 1.2 * odds(scattered)
     assert (
         "the mineral is scattered, not a connected network (30 % of it in the largest piece)"
-        in (scattered.reasons)
+        in scattered.reasons
     )
+    none = score_focus({**IMMATURE, "texture_network_fraction": 0.0}, config=CFG)
+    assert "no mineral at bone density inside, so no connected network" in none.reasons
 
 
 def test_a_focus_without_bone_density_mineral_has_no_speck_evidence():
