@@ -775,12 +775,14 @@ def _batch(
         _write_summary(out, everything)
         num_err = sum(r.status is Status.ERROR for r in results.values())
         logger.info(
-            "batch %s: %d of %d studies have results (%d errors) in %.1f s",
+            "batch %s: %d of %d studies have results (%d errors) in %.1f s "
+            "(coordinating process: %.1f s CPU since it started)",
             "interrupted" if interrupted else "finished",
             len(results),
             len(tasks),
             num_err,
             time.monotonic() - t0,
+            time.process_time(),
         )
         if num_err:
             logger.warning("%d studies ended in error; see %s", num_err, out / "index.json")
