@@ -452,14 +452,6 @@ class ClassifyConfig:
         1.3,
         "Evidence 'zonal' reaches 1 at this value (linear in between, clipped to 0-1).",
     )
-    uniform_from: float = param(
-        0.3,
-        "Evidence 'uniform' is 0 at this value of texture_glcm_homogeneity (3-D co-occurrence homogeneity inside the focus).",
-    )
-    uniform_to: float = param(
-        0.65,
-        "Evidence 'uniform' reaches 1 at this value (linear in between, clipped to 0-1).",
-    )
     specks_from_per_cm3: float = param(
         3.0,
         "Evidence 'specks' is 0 at this value of texture_speck_density_per_cm3 (separate bone-density mineral specks per cm³; the ramp falls: few pieces is the sign of organised mineral).",
@@ -483,7 +475,7 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'rim' in the immature score (log-odds per unit evidence)."
     )
     weight_rim_mature: float = param(
-        2.17, "Weight of evidence 'rim' in the mature score (log-odds per unit evidence)."
+        2.48, "Weight of evidence 'rim' in the mature score (log-odds per unit evidence)."
     )
     weight_trabecular_amorphous: float = param(
         0.0, "Weight of evidence 'trabecular' in the amorphous score (log-odds per unit evidence)."
@@ -492,7 +484,7 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'trabecular' in the immature score (log-odds per unit evidence)."
     )
     weight_trabecular_mature: float = param(
-        0.12, "Weight of evidence 'trabecular' in the mature score (log-odds per unit evidence)."
+        0.06, "Weight of evidence 'trabecular' in the mature score (log-odds per unit evidence)."
     )
     weight_marrow_amorphous: float = param(
         0.0, "Weight of evidence 'marrow' in the amorphous score (log-odds per unit evidence)."
@@ -510,7 +502,7 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'margin' in the immature score (log-odds per unit evidence)."
     )
     weight_margin_mature: float = param(
-        1.18, "Weight of evidence 'margin' in the mature score (log-odds per unit evidence)."
+        1.4, "Weight of evidence 'margin' in the mature score (log-odds per unit evidence)."
     )
     weight_density_amorphous: float = param(
         0.0, "Weight of evidence 'density' in the amorphous score (log-odds per unit evidence)."
@@ -519,16 +511,16 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'density' in the immature score (log-odds per unit evidence)."
     )
     weight_density_mature: float = param(
-        2.05, "Weight of evidence 'density' in the mature score (log-odds per unit evidence)."
+        2.36, "Weight of evidence 'density' in the mature score (log-odds per unit evidence)."
     )
     weight_outline_amorphous: float = param(
         0.0, "Weight of evidence 'outline' in the amorphous score (log-odds per unit evidence)."
     )
     weight_outline_immature: float = param(
-        0.97, "Weight of evidence 'outline' in the immature score (log-odds per unit evidence)."
+        0.98, "Weight of evidence 'outline' in the immature score (log-odds per unit evidence)."
     )
     weight_outline_mature: float = param(
-        0.97, "Weight of evidence 'outline' in the mature score (log-odds per unit evidence)."
+        0.98, "Weight of evidence 'outline' in the mature score (log-odds per unit evidence)."
     )
     weight_faint_rim_amorphous: float = param(
         0.0, "Weight of evidence 'faint_rim' in the amorphous score (log-odds per unit evidence)."
@@ -537,47 +529,38 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'faint_rim' in the immature score (log-odds per unit evidence)."
     )
     weight_faint_rim_mature: float = param(
-        0.2, "Weight of evidence 'faint_rim' in the mature score (log-odds per unit evidence)."
+        0.28, "Weight of evidence 'faint_rim' in the mature score (log-odds per unit evidence)."
     )
     weight_zonal_amorphous: float = param(
         0.0, "Weight of evidence 'zonal' in the amorphous score (log-odds per unit evidence)."
     )
     weight_zonal_immature: float = param(
-        1.73, "Weight of evidence 'zonal' in the immature score (log-odds per unit evidence)."
+        1.78, "Weight of evidence 'zonal' in the immature score (log-odds per unit evidence)."
     )
     weight_zonal_mature: float = param(
-        1.73, "Weight of evidence 'zonal' in the mature score (log-odds per unit evidence)."
-    )
-    weight_uniform_amorphous: float = param(
-        0.08, "Weight of evidence 'uniform' in the amorphous score (log-odds per unit evidence)."
-    )
-    weight_uniform_immature: float = param(
-        1.12, "Weight of evidence 'uniform' in the immature score (log-odds per unit evidence)."
-    )
-    weight_uniform_mature: float = param(
-        -1.19, "Weight of evidence 'uniform' in the mature score (log-odds per unit evidence)."
+        1.78, "Weight of evidence 'zonal' in the mature score (log-odds per unit evidence)."
     )
     weight_specks_amorphous: float = param(
         0.0, "Weight of evidence 'specks' in the amorphous score (log-odds per unit evidence)."
     )
     weight_specks_immature: float = param(
-        0.58, "Weight of evidence 'specks' in the immature score (log-odds per unit evidence)."
+        0.61, "Weight of evidence 'specks' in the immature score (log-odds per unit evidence)."
     )
     weight_specks_mature: float = param(
-        0.58, "Weight of evidence 'specks' in the mature score (log-odds per unit evidence)."
+        0.61, "Weight of evidence 'specks' in the mature score (log-odds per unit evidence)."
     )
     weight_network_amorphous: float = param(
         0.0, "Weight of evidence 'network' in the amorphous score (log-odds per unit evidence)."
     )
     weight_network_immature: float = param(
-        0.34, "Weight of evidence 'network' in the immature score (log-odds per unit evidence)."
+        0.29, "Weight of evidence 'network' in the immature score (log-odds per unit evidence)."
     )
     weight_network_mature: float = param(
-        0.71, "Weight of evidence 'network' in the mature score (log-odds per unit evidence)."
+        0.75, "Weight of evidence 'network' in the mature score (log-odds per unit evidence)."
     )
     bias_amorphous: float = param(0.0, "Baseline log-odds of the amorphous stage.")
-    bias_immature: float = param(-2.13, "Baseline log-odds of the immature stage.")
-    bias_mature: float = param(-4.13, "Baseline log-odds of the mature stage.")
+    bias_immature: float = param(-1.64, "Baseline log-odds of the immature stage.")
+    bias_mature: float = param(-4.89, "Baseline log-odds of the mature stage.")
     atypical_min_density: float = param(
         0.55,
         "Central-first mineralisation is flagged atypical only when the focus is this dense "

@@ -4,9 +4,10 @@ The evidence ramps (``<term>_from``/``<term>_to``) stay as configured; only
 the weights ``weight_<term>_<stage>`` and baselines ``bias_<stage>`` are refit,
 by multinomial logistic regression with an L2 penalty on the weights
 (``scipy.optimize.minimize``, L-BFGS-B, analytic gradient). The weights of a
-sign of maturity (every term but ``uniform``) are constrained to be ordinal,
-amorphous 0 <= immature <= mature, so that a refit can never learn that, say,
-a cortical rim speaks for an amorphous focus, and the reasons keep their meaning. The accuracy is
+sign of maturity (every term whose ``ordinal`` is true: all of them today) are
+constrained to be ordinal, amorphous 0 <= immature <= mature, so that a refit
+can never learn that, say, a cortical rim speaks for an amorphous focus, and
+the reasons keep their meaning. The accuracy is
 estimated by stratified k-fold cross-validation before the final fit on all
 foci. Save the refit config with :func:`hostage.config.render_toml`.
 """

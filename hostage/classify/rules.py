@@ -124,14 +124,6 @@ def _zonal(v: float, e: float) -> str:
     return f"no peripheral (zonal) mineralisation, periphery/centre ratio {v:.2f}"
 
 
-def _uniform(v: float, e: float) -> str:
-    if e >= 0.67:
-        return f"a uniform mineral haze inside (co-occurrence homogeneity {v:.2f})"
-    if e > 0.0:
-        return f"moderately uniform inside (co-occurrence homogeneity {v:.2f})"
-    return f"heterogeneous inside, not a uniform haze (co-occurrence homogeneity {v:.2f})"
-
-
 def _specks(v: float, e: float) -> str:
     if e >= 0.67:
         return f"mineral in few separate pieces, not punctate ({v:.1f} bone-density specks per cm³)"
@@ -257,14 +249,6 @@ TERMS: tuple[EvidenceTerm, ...] = (
         unit_suffix="",
         sign="zonal mineralisation from the periphery inwards",
         describe=_zonal,
-    ),
-    EvidenceTerm(
-        name="uniform",
-        feature="texture_glcm_homogeneity",
-        unit_suffix="",
-        sign="a uniform osteoid haze rather than patchy, punctate specks",
-        describe=_uniform,
-        ordinal=False,
     ),
     EvidenceTerm(
         name="specks",

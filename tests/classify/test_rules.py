@@ -34,7 +34,7 @@ MATURE = {
     "bone_distance_mm": 4.2,
 }
 IMMATURE = {
-    "rim_completeness": 0.5,
+    "rim_completeness": 0.3,  # the partial rim is mostly faint, below cortical density
     "texture_connectivity_density_per_mm3": 0.2,
     "rim_fat_fraction": 0.05,
     "margin_sharpness_ratio": 0.55,
@@ -44,6 +44,7 @@ IMMATURE = {
     "texture_glcm_homogeneity": 0.62,
     "texture_speck_density_per_cm3": 0.8,
     "texture_network_fraction": 0.9,
+    "zonal_periphery_center_ratio": 1.3,
 }
 AMORPHOUS = {
     "rim_completeness": 0.02,
@@ -56,6 +57,7 @@ AMORPHOUS = {
     "texture_glcm_homogeneity": 0.4,
     "texture_speck_density_per_cm3": 3.5,
     "texture_network_fraction": 0.35,
+    "zonal_periphery_center_ratio": 0.7,
 }
 
 
@@ -120,7 +122,7 @@ def test_no_sign_is_amorphous_every_sign_is_mature():
     assert score_focus(_at(1), config=CFG).stage is Stage.MATURE
 
 
-MATURITY_SIGNS = [t for t in TERMS if t.name != "uniform"]  # uniform: immature haze vs specks
+MATURITY_SIGNS = [t for t in TERMS if t.ordinal]
 
 
 @pytest.mark.parametrize("term", MATURITY_SIGNS, ids=lambda t: t.name)
