@@ -275,7 +275,16 @@ class FeatureConfig:
         6.0, "Margin (mm) around each focus's bounding box in the feature crop.", min=0
     )
     cortex_min_hu: float = param(
-        600.0, "Minimum HU for a voxel of the focus's outer shell to count as cortical rim.", min=0
+        600.0, "density_cortical_fraction counts focus voxels at or above this HU.", min=0
+    )
+    rim_cortex_rel: float = param(
+        0.4,
+        "rim_completeness: a surface point has a cortical rim when its shell reaches muscle + this × "
+        "(native cortex − muscle) HU of the same scan (scanner-relative, so thick slices and soft kernels, "
+        "which lower a thin cortex and the native cortex alike, do not erase the rim).",
+        min=0,
+        max=1,
+        min_exclusive=True,
     )
     rim_shell_thickness_mm: float = param(
         2.0,
@@ -428,6 +437,14 @@ class ClassifyConfig:
         0.75,
         "Evidence 'density' reaches 1 at this value (linear in between, clipped to 0-1).",
     )
+    mineral_from: float = param(
+        0.35,
+        "Evidence 'mineral' is 0 at this value of density_mineral_fraction (share of the focus at mineral density, at least [features] mineral_min_hu: DOMAIN's typical density, low and patchy in amorphous calcification, intermediate in immature ossification).",
+    )
+    mineral_to: float = param(
+        0.65,
+        "Evidence 'mineral' reaches 1 at this value (linear in between, clipped to 0-1).",
+    )
     outline_from: float = param(
         0.35,
         "Evidence 'outline' is 0 at this value of margin_irregularity (1 - volume / convex-hull volume; the ramp falls: a compact outline is the mature sign).",
@@ -475,7 +492,7 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'rim' in the immature score (log-odds per unit evidence)."
     )
     weight_rim_mature: float = param(
-        2.48, "Weight of evidence 'rim' in the mature score (log-odds per unit evidence)."
+        2.7277, "Weight of evidence 'rim' in the mature score (log-odds per unit evidence)."
     )
     weight_trabecular_amorphous: float = param(
         0.0, "Weight of evidence 'trabecular' in the amorphous score (log-odds per unit evidence)."
@@ -484,7 +501,7 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'trabecular' in the immature score (log-odds per unit evidence)."
     )
     weight_trabecular_mature: float = param(
-        0.06, "Weight of evidence 'trabecular' in the mature score (log-odds per unit evidence)."
+        0.0297, "Weight of evidence 'trabecular' in the mature score (log-odds per unit evidence)."
     )
     weight_marrow_amorphous: float = param(
         0.0, "Weight of evidence 'marrow' in the amorphous score (log-odds per unit evidence)."
@@ -493,7 +510,7 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'marrow' in the immature score (log-odds per unit evidence)."
     )
     weight_marrow_mature: float = param(
-        0.01, "Weight of evidence 'marrow' in the mature score (log-odds per unit evidence)."
+        0.0224, "Weight of evidence 'marrow' in the mature score (log-odds per unit evidence)."
     )
     weight_margin_amorphous: float = param(
         0.0, "Weight of evidence 'margin' in the amorphous score (log-odds per unit evidence)."
@@ -502,7 +519,7 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'margin' in the immature score (log-odds per unit evidence)."
     )
     weight_margin_mature: float = param(
-        1.4, "Weight of evidence 'margin' in the mature score (log-odds per unit evidence)."
+        1.2601, "Weight of evidence 'margin' in the mature score (log-odds per unit evidence)."
     )
     weight_density_amorphous: float = param(
         0.0, "Weight of evidence 'density' in the amorphous score (log-odds per unit evidence)."
@@ -511,16 +528,25 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'density' in the immature score (log-odds per unit evidence)."
     )
     weight_density_mature: float = param(
-        2.36, "Weight of evidence 'density' in the mature score (log-odds per unit evidence)."
+        2.0421, "Weight of evidence 'density' in the mature score (log-odds per unit evidence)."
+    )
+    weight_mineral_amorphous: float = param(
+        0.0, "Weight of evidence 'mineral' in the amorphous score (log-odds per unit evidence)."
+    )
+    weight_mineral_immature: float = param(
+        1.414, "Weight of evidence 'mineral' in the immature score (log-odds per unit evidence)."
+    )
+    weight_mineral_mature: float = param(
+        1.414, "Weight of evidence 'mineral' in the mature score (log-odds per unit evidence)."
     )
     weight_outline_amorphous: float = param(
         0.0, "Weight of evidence 'outline' in the amorphous score (log-odds per unit evidence)."
     )
     weight_outline_immature: float = param(
-        0.98, "Weight of evidence 'outline' in the immature score (log-odds per unit evidence)."
+        0.9671, "Weight of evidence 'outline' in the immature score (log-odds per unit evidence)."
     )
     weight_outline_mature: float = param(
-        0.98, "Weight of evidence 'outline' in the mature score (log-odds per unit evidence)."
+        0.9671, "Weight of evidence 'outline' in the mature score (log-odds per unit evidence)."
     )
     weight_faint_rim_amorphous: float = param(
         0.0, "Weight of evidence 'faint_rim' in the amorphous score (log-odds per unit evidence)."
@@ -529,38 +555,38 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'faint_rim' in the immature score (log-odds per unit evidence)."
     )
     weight_faint_rim_mature: float = param(
-        0.28, "Weight of evidence 'faint_rim' in the mature score (log-odds per unit evidence)."
+        0.5754, "Weight of evidence 'faint_rim' in the mature score (log-odds per unit evidence)."
     )
     weight_zonal_amorphous: float = param(
         0.0, "Weight of evidence 'zonal' in the amorphous score (log-odds per unit evidence)."
     )
     weight_zonal_immature: float = param(
-        1.78, "Weight of evidence 'zonal' in the immature score (log-odds per unit evidence)."
+        0.7997, "Weight of evidence 'zonal' in the immature score (log-odds per unit evidence)."
     )
     weight_zonal_mature: float = param(
-        1.78, "Weight of evidence 'zonal' in the mature score (log-odds per unit evidence)."
+        0.935, "Weight of evidence 'zonal' in the mature score (log-odds per unit evidence)."
     )
     weight_specks_amorphous: float = param(
         0.0, "Weight of evidence 'specks' in the amorphous score (log-odds per unit evidence)."
     )
     weight_specks_immature: float = param(
-        0.61, "Weight of evidence 'specks' in the immature score (log-odds per unit evidence)."
+        0.6246, "Weight of evidence 'specks' in the immature score (log-odds per unit evidence)."
     )
     weight_specks_mature: float = param(
-        0.61, "Weight of evidence 'specks' in the mature score (log-odds per unit evidence)."
+        0.6246, "Weight of evidence 'specks' in the mature score (log-odds per unit evidence)."
     )
     weight_network_amorphous: float = param(
         0.0, "Weight of evidence 'network' in the amorphous score (log-odds per unit evidence)."
     )
     weight_network_immature: float = param(
-        0.29, "Weight of evidence 'network' in the immature score (log-odds per unit evidence)."
+        0.5666, "Weight of evidence 'network' in the immature score (log-odds per unit evidence)."
     )
     weight_network_mature: float = param(
-        0.75, "Weight of evidence 'network' in the mature score (log-odds per unit evidence)."
+        0.5666, "Weight of evidence 'network' in the mature score (log-odds per unit evidence)."
     )
     bias_amorphous: float = param(0.0, "Baseline log-odds of the amorphous stage.")
-    bias_immature: float = param(-1.64, "Baseline log-odds of the immature stage.")
-    bias_mature: float = param(-4.89, "Baseline log-odds of the mature stage.")
+    bias_immature: float = param(-2.08, "Baseline log-odds of the immature stage.")
+    bias_mature: float = param(-5.1923, "Baseline log-odds of the mature stage.")
     atypical_min_density: float = param(
         0.55,
         "Central-first mineralisation is flagged atypical only when the focus is this dense "
@@ -595,6 +621,14 @@ class ClassifyConfig:
     )
     stability_mask_voxels: int = param(
         1, "Mask perturbation: erosion and dilation by this many voxels.", min=0, max=3
+    )
+    stability_mask_max_step_mm: float = param(
+        1.5,
+        "The mask perturbation moves the boundary along an axis only where one voxel is at most this "
+        "long (mm; always along the finest axis): one 2.5 mm slice is not a small change of a boundary "
+        "that the in-plane pixels place within 0.6-1 mm.",
+        min=0,
+        min_exclusive=True,
     )
     prior_match_distance_mm: float = param(
         20.0,

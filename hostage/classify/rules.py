@@ -100,6 +100,15 @@ def _density(v: float, e: float) -> str:
     return f"faint, low mineral density ({where})"
 
 
+def _mineral(v: float, e: float) -> str:
+    where = f"{_pct(v)} of the focus at mineral density"
+    if e >= 0.67:
+        return f"solidly mineralised matrix ({where})"
+    if e > 0.0:
+        return f"partly mineralised matrix ({where})"
+    return f"low, patchy mineral ({where})"
+
+
 def _outline(v: float, e: float) -> str:
     if e >= 0.67:
         return f"compact, regular outline (irregularity {v:.2f})"
@@ -228,6 +237,13 @@ TERMS: tuple[EvidenceTerm, ...] = (
         unit_suffix="",
         sign="mineral density approaching native cortex",
         describe=_density,
+    ),
+    EvidenceTerm(
+        name="mineral",
+        feature="density_mineral_fraction",
+        unit_suffix="",
+        sign="a mineralised matrix rather than low, patchy mineral",
+        describe=_mineral,
     ),
     EvidenceTerm(
         name="outline",

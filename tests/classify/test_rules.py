@@ -22,6 +22,7 @@ MATURE = {
     "rim_fat_fraction": 0.3,
     "margin_sharpness_ratio": 0.95,
     "density_p90_rel_cortex": 0.92,
+    "density_mineral_fraction": 0.7,
     "margin_irregularity": 0.05,
     "rim_faint_completeness": 0.97,
     "texture_glcm_homogeneity": 0.22,
@@ -39,6 +40,7 @@ IMMATURE = {
     "rim_fat_fraction": 0.05,
     "margin_sharpness_ratio": 0.55,
     "density_p90_rel_cortex": 0.45,
+    "density_mineral_fraction": 0.65,
     "margin_irregularity": 0.12,
     "rim_faint_completeness": 0.45,
     "texture_glcm_homogeneity": 0.62,
@@ -52,6 +54,7 @@ AMORPHOUS = {
     "rim_fat_fraction": 0.0,
     "margin_sharpness_ratio": 0.15,
     "density_p90_rel_cortex": 0.15,
+    "density_mineral_fraction": 0.3,
     "margin_irregularity": 0.45,
     "rim_faint_completeness": 0.02,
     "texture_glcm_homogeneity": 0.4,
@@ -94,7 +97,7 @@ def test_first_reason_supports_the_chosen_stage():
     assert (
         score_focus(AMORPHOUS, config=CFG)
         .reasons[0]
-        .startswith(("no ", "faint", "ill-defined", "cloudy"))
+        .startswith(("no ", "faint", "ill-defined", "cloudy", "low"))
     )
 
 
@@ -207,6 +210,16 @@ def test_punctate_specks_favour_amorphous_and_a_connected_network_immature():
     )
     none = score_focus({**IMMATURE, "texture_network_fraction": 0.0}, config=CFG)
     assert "no mineral at bone density inside, so no connected network" in none.reasons
+
+
+def test_a_mineralised_matrix_favours_immature_over_low_patchy_mineral():
+    """DOMAIN: amorphous mineral is low and patchy, immature ossification intermediate."""
+    odds = lambda st: st.scores[Stage.IMMATURE] / st.scores[Stage.AMORPHOUS]  # noqa: E731
+    solid = score_focus({**IMMATURE, "density_mineral_fraction": 0.7}, config=CFG)
+    patchy = score_focus({**IMMATURE, "density_mineral_fraction": 0.3}, config=CFG)
+    assert odds(solid) > 2.0 * odds(patchy)
+    assert "solidly mineralised matrix (70 % of the focus at mineral density)" in solid.reasons
+    assert "low, patchy mineral (30 % of the focus at mineral density)" in patchy.reasons
 
 
 def test_a_focus_without_bone_density_mineral_has_no_speck_evidence():

@@ -70,6 +70,33 @@ def test_perturbed_masks_are_the_documented_ones(spacing):
     )
 
 
+@pytest.mark.parametrize(
+    ("spacing", "eroded", "dilated"),
+    [
+        ((1.0, 0.7, 0.7), 8, 64 + 6 * 16),  # every axis at most 1.5 mm: the full cross
+        ((2.5, 0.7, 0.7), 4 * 4, 64 + 4 * 16),  # 2.5 mm slices: in-plane only
+        ((2.5, 2.0, 2.0), 4 * 4, 64 + 4 * 16),  # nothing fine enough: the finest axes still
+    ],
+)
+def test_the_mask_step_skips_axes_with_long_voxels(spacing, eroded, dilated):
+    vol, seg, focus = _world(spacing)
+    out = dict(
+        perturbed_foci(
+            vol,
+            focus,
+            seg,
+            grow_min_hu=130.0,
+            threshold_hu=20.0,
+            mask_voxels=1,
+            mask_max_step_mm=1.5,
+        )
+    )
+    assert out["mask eroded by 1 voxel"].mask.sum() == eroded
+    assert out["mask dilated by 1 voxel"].mask.sum() == dilated
+    if spacing[0] > 1.5:  # the slices the focus spans are kept
+        assert out["mask eroded by 1 voxel"].bbox_zyx[0] == slice(4, 8)
+
+
 def test_dilation_never_takes_native_bone_or_other_foci():
     vol, seg, focus = _world((1.0, 1.0, 1.0))
     bone = np.zeros(vol.hu.shape, bool)
@@ -195,6 +222,7 @@ def test_fast_path_gives_the_full_remeasure_answer(phantom_small):
             threshold_hu=cfg.classify.stability_threshold_hu,
             mask_voxels=cfg.classify.stability_mask_voxels,
             smooth_mm=cfg.segment.focus_smooth_mm,
+            mask_max_step_mm=cfg.classify.stability_mask_max_step_mm,
         ):
             everything = measure(vol, pf, seg, config=cfg.features).values
             subset = measure(

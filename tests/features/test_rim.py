@@ -9,6 +9,7 @@ from skimage.draw import ellipsoid
 from hostage.config import FeatureConfig
 from hostage.features import roi_from_arrays
 from hostage.features.rim import rim_features
+from hostage.segment import ReferenceTissues
 
 CFG = FeatureConfig()
 
@@ -69,3 +70,27 @@ def test_no_shell_no_rim():
     assert out["rim_completeness"] == 0.0
     assert np.isnan(out["rim_thickness_mm"])
     assert out["rim_core_contrast_hu"] == pytest.approx(0.0, abs=30)
+
+
+def _reference(cortex_hu: float) -> ReferenceTissues:
+    return ReferenceTissues(
+        muscle_hu=40.0, fat_hu=-90.0, cortex_hu=cortex_hu, noise_hu=10.0, edge_width_mm=1.0
+    )
+
+
+@pytest.mark.parametrize("spacing", [(1.0, 0.8, 0.8), (3.0, 0.7, 0.7)])
+def test_the_cortical_level_is_relative_to_the_scans_own_cortex(spacing):
+    """A shell at 700 HU is cortex on a scan whose blurred native cortex reads 1000 HU
+    (level 40 + 0.4 × 960 = 424 HU), not on one whose cortex reads 2000 HU (824 HU)."""
+    hu, mask = shell_scene(spacing)
+    hu = np.where(hu > 1000, 700.0, hu).astype(np.float32)
+    soft = rim_features(
+        roi_from_arrays(hu, mask, spacing_zyx_mm=spacing, config=CFG, reference=_reference(1000.0)),
+        config=CFG,
+    )
+    sharp = rim_features(
+        roi_from_arrays(hu, mask, spacing_zyx_mm=spacing, config=CFG, reference=_reference(2000.0)),
+        config=CFG,
+    )
+    assert soft["rim_completeness"] >= 0.9
+    assert sharp["rim_completeness"] == 0.0
