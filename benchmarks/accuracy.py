@@ -64,6 +64,8 @@ class Tally:
     confusion: np.ndarray = field(default_factory=lambda: np.zeros((3, 3), dtype=int))
     resection_ok: int = 0
     resection_total: int = 0
+    false_ready: int = 0
+    not_ready_total: int = 0
     atypical_total: int = 0
     atypical_flagged: int = 0
     typical_flagged: int = 0
@@ -326,6 +328,8 @@ def score_study(
     if expected is not None:
         t.resection_total += 1
         got = result.resection.status.value
+        t.not_ready_total += int(expected != "ready")
+        t.false_ready += int(got == "ready" and expected != "ready")
         if got == expected:
             t.resection_ok += 1
         else:
@@ -362,6 +366,7 @@ def report(t: Tally, command: str, *, detect_only: bool = False) -> str:
         f"| stage accuracy | {acc:.3f} ({np.trace(t.confusion)}/{t.confusion.sum()}) | >= 0.95 |",
         f"| stage macro-F1 | {macro_f1(t.confusion):.3f} | |",
         f"| resection-status accuracy | {res:.3f} ({t.resection_ok}/{t.resection_total}) | >= 0.95 |",
+        f"| studies called ready that are not (false 'ready') | {t.false_ready}/{t.not_ready_total} | 0 |",
         f"| central-first lesions flagged atypical | {t.atypical_flagged}/{t.atypical_total} | all |",
         f"| typical lesions wrongly flagged atypical | {t.typical_flagged}/{int(t.confusion.sum())} | 0 |",
         "",

@@ -427,6 +427,8 @@ class Tally:
     false_positives: int = 0
     confusion: np.ndarray = field(default_factory=lambda: np.zeros((3, 3), dtype=int))
     resection_ok: int = 0
+    false_ready: int = 0
+    not_ready_total: int = 0
     notes: list[str] = field(default_factory=list)
     rows: list[dict[str, float]] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
@@ -525,6 +527,8 @@ def score(rec: dict, t: Tally) -> None:
             )
     t.studies += 1
     t.resection_ok += int(rec["got"] == rec["expected"])
+    t.not_ready_total += int(rec["expected"] != "ready")
+    t.false_ready += int(rec["got"] == "ready" and rec["expected"] != "ready")
     if rec["got"] != rec["expected"]:
         t.notes.append(f"{where}: resection expected {rec['expected']}, got {rec['got']}")
 
@@ -569,6 +573,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| stage accuracy | {acc:.3f} ({np.trace(t.confusion)}/{t.confusion.sum()}) | >= 0.95 |")
     print(
         f"| resection-status accuracy | {t.resection_ok / t.studies:.3f} ({t.resection_ok}/{t.studies}) | >= 0.95 |"
+    )
+    print(
+        f"| studies called ready that are not (false 'ready') | {t.false_ready}/{t.not_ready_total} | 0 |"
     )
     print()
     print("| truth \\ hostage | " + " | ".join(STAGES) + " |")

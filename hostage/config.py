@@ -397,6 +397,14 @@ class ClassifyConfig:
     min_confidence: float = param(
         0.5, "A focus whose top score is below this is reported as uncertain.", min=0, max=1
     )
+    readiness_max_flip_fraction: float = param(
+        0.25,
+        "Resection verdict: a focus's mature / not-mature call stays firm when at most this fraction "
+        "of its perturbed re-measurements cross that boundary (each flip still lowers its confidence, "
+        "and a call left below min_confidence is in doubt anyway); 0 makes a single flip decisive.",
+        min=0,
+        max=1,
+    )
     rim_from: float = param(
         0.25,
         "Evidence 'rim' is 0 at this value of rim_completeness (fraction of the surface with a dense cortical shell).",

@@ -9,8 +9,10 @@ Resection only once the ossification is mature (DOMAIN.md; seed review 000):
    mineralisation: never simply "ready"). The stage of an atypical focus is
    not an HO stage and does not count in rules 2 and 4.
 4. ``indeterminate`` when the verdict hinges on a focus whose mature / not
-   mature call is in doubt (it flips under small perturbations, the classifier
-   is uncertain with the runner-up across the boundary, or it abstained).
+   mature call is in doubt: more than ``readiness_max_flip_fraction`` of its
+   perturbed re-measurements cross that boundary, it is uncertain (its
+   confidence, lowered by every flip, is below ``min_confidence``) with the
+   runner-up across the boundary, or the classifier abstained.
 5. With a prior study: ``not_ready`` when a mature focus is new, grew or
    changed its mean density markedly since the prior study (it is still
    remodelling); ``indeterminate`` when no focus of the prior study can be
@@ -49,9 +51,14 @@ def _call(st: FocusStage) -> str:
 def _doubt(st: FocusStage) -> str:
     if st.abstained:
         return "the classifier abstained (too few signs measurable)"
-    flipped = sorted({s.value for s in st.perturbed_stages if s != st.stage})
-    if flipped:
-        return f"the stage changes to {', '.join(flipped)} under small perturbations"
+    mature = st.stage is Stage.MATURE
+    across = [s for s in st.perturbed_stages if (s is Stage.MATURE) != mature]
+    if across:
+        flipped = sorted({s.value for s in across})
+        return (
+            f"the stage changes to {', '.join(flipped)} under {len(across)} of "
+            f"{len(st.perturbed_stages)} small perturbations"
+        )
     return f"the scores are close (runner-up {st.runner_up.value} {st.scores[st.runner_up]:.2f})"
 
 
@@ -107,8 +114,11 @@ def resection(
     # An atypical focus's stage is not an HO stage: it decides through rule 3 only.
     typical = [i for i, st in enumerate(stages) if not st.atypical]
     non_mature = [i for i in typical if stages[i].stage is not Stage.MATURE]
-    firm_non_mature = [i for i in non_mature if not stages[i].readiness_ambiguous]
-    doubtful = [i for i in typical if stages[i].readiness_ambiguous]
+    flips = config.readiness_max_flip_fraction
+    firm_non_mature = [
+        i for i in non_mature if not stages[i].readiness_ambiguous(max_flip_fraction=flips)
+    ]
+    doubtful = [i for i in typical if stages[i].readiness_ambiguous(max_flip_fraction=flips)]
 
     atypical_notes = [
         f"{_name(i, foci)} shows atypical central-first mineralisation "

@@ -74,18 +74,42 @@ class FocusStage:
         return sorted(self.scores, key=lambda s: -self.scores[s])[1]
 
     @property
-    def readiness_ambiguous(self) -> bool:
-        """True when the mature / not-mature call itself is in doubt.
+    def boundary_flip_fraction(self) -> float:
+        """Fraction of the perturbed re-measurements whose stage lies across the mature boundary.
 
-        That is when a perturbation moves the focus across the mature boundary,
-        when it is uncertain and its runner-up lies across that boundary, or when
-        the classifier abstained.
+        0 when no stability check ran.
+        """
+        if not self.perturbed_stages:
+            return 0.0
+        mature = self.stage is Stage.MATURE
+        flips = sum((s is Stage.MATURE) != mature for s in self.perturbed_stages)
+        return flips / len(self.perturbed_stages)
+
+    def readiness_ambiguous(self, *, max_flip_fraction: float) -> bool:
+        """Say whether the mature / not-mature call itself is in doubt.
+
+        That is when more than `max_flip_fraction` of the perturbations move the
+        focus across the mature boundary, when it is uncertain (its confidence,
+        already lowered by every flip, is below ``min_confidence``) and its
+        runner-up lies across that boundary, or when the classifier abstained.
+
+        Parameters
+        ----------
+        max_flip_fraction : float
+            ``[classify] readiness_max_flip_fraction``; 0 makes a single flip decisive.
+
+        Examples
+        --------
+        >>> m = FocusStage(stage=Stage.MATURE, confidence=0.76, scores={Stage.AMORPHOUS: 0.01,
+        ...     Stage.IMMATURE: 0.04, Stage.MATURE: 0.95}, perturbed_stages=("mature",) * 3 + ("immature",))
+        >>> m.readiness_ambiguous(max_flip_fraction=0.25), m.readiness_ambiguous(max_flip_fraction=0.0)
+        (False, True)
         """
         if self.abstained:
             return True
-        mature = self.stage is Stage.MATURE
-        if any((s is Stage.MATURE) != mature for s in self.perturbed_stages):
+        if self.boundary_flip_fraction > max_flip_fraction:
             return True
+        mature = self.stage is Stage.MATURE
         return self.uncertain and ((self.runner_up is Stage.MATURE) != mature)
 
 

@@ -105,27 +105,41 @@ def test_firm_not_ready_wins_over_atypical_and_names_both():
 
 
 def test_unstable_mature_focus_deciding_makes_it_indeterminate():
-    shaky = st(M, perturbed=(M, I, M, M))
+    shaky = st(M, perturbed=(M, I, I, M))
     v = resection([st(M), shaky], foci=[focus(1, (0, 0, 0), 1), focus(2, (9, 9, 9), 1)])
     assert v.status is Resection.INDETERMINATE
     assert v.reasons == (
-        "focus 2 is called mature (score 0.90) but the stage changes to immature under small "
-        "perturbations, and the verdict depends on it",
+        "focus 2 is called mature (score 0.90) but the stage changes to immature under 2 of 4 "
+        "small perturbations, and the verdict depends on it",
     )
+
+
+def test_one_flip_in_four_leaves_a_firm_call_firm_unless_configured_otherwise():
+    once = st(M, perturbed=(M, I, M, M))
+    assert resection([st(M), once]).status is Resection.READY
+    strict = ClassifyConfig(readiness_max_flip_fraction=0.0)
+    v = resection([st(M), once], config=strict)
+    assert v.status is Resection.INDETERMINATE
+    assert "changes to immature under 1 of 4 small perturbations" in v.reasons[0]
+    # a call that the flip leaves uncertain is in doubt whatever the fraction
+    weak = st(M, p=0.45, runner=I, uncertain=True, perturbed=(M, I, M, M))
+    assert resection([weak]).status is Resection.INDETERMINATE
 
 
 def test_unstable_focus_that_does_not_decide_leaves_not_ready():
     # a firm immature focus decides: the unstable mature one does not matter
-    v = resection([st(I), st(M, perturbed=(I, M, M, M))])
+    v = resection([st(I), st(M, perturbed=(I, I, M, M))])
     assert v.status is Resection.NOT_READY
     # an immature focus flipping to amorphous stays not mature: still a firm "not ready"
-    v = resection([st(I, perturbed=(A, I, I, I)), st(M)])
+    v = resection([st(I, perturbed=(A, A, I, A)), st(M)])
     assert v.status is Resection.NOT_READY
 
 
 def test_only_non_mature_focus_unstable_towards_mature_is_indeterminate():
-    v = resection([st(M), st(I, perturbed=(M, I, I, I))])
+    v = resection([st(M), st(I, perturbed=(M, M, I, I))])
     assert v.status is Resection.INDETERMINATE
+    v = resection([st(M), st(I, perturbed=(M, I, I, I))])
+    assert v.status is Resection.NOT_READY
 
 
 def test_uncertain_focus_with_runner_up_across_the_boundary_is_indeterminate():

@@ -139,7 +139,9 @@ def test_flip_lowers_confidence_and_is_said_first():
         0.5,
     )
     assert st.confidence == pytest.approx(0.9 * 4 / 5)
-    assert st.unstable and st.readiness_ambiguous
+    assert st.unstable and st.readiness_ambiguous(max_flip_fraction=0.0)
+    assert st.boundary_flip_fraction == 0.25
+    assert not st.readiness_ambiguous(max_flip_fraction=0.25)
     assert st.reasons[0] == (
         "unstable: the stage changes under small perturbations "
         "(immature with mask eroded by 1 voxel); confidence lowered to 0.72"
@@ -149,14 +151,14 @@ def test_flip_lowers_confidence_and_is_said_first():
 def test_stable_focus_keeps_its_confidence():
     st = _apply(_stage(IM, 0.8), [("a", IM), ("b", IM)], 0.5)
     assert st.confidence == pytest.approx(0.8)
-    assert not st.unstable and not st.readiness_ambiguous
+    assert not st.unstable and not st.readiness_ambiguous(max_flip_fraction=0.0)
     assert (
         st.reasons[-1]
         == "stable: the same stage under all 2 perturbations (threshold and mask changes)"
     )
     # immature <-> amorphous flips lower the confidence but do not touch readiness
     st = _apply(_stage(IM, 0.8), [("a", A), ("b", IM)], 0.5)
-    assert st.unstable and not st.readiness_ambiguous
+    assert st.unstable and not st.readiness_ambiguous(max_flip_fraction=0.0)
 
 
 def test_stage_reads_only_the_stage_feature_names(phantom_small):
