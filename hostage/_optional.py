@@ -16,7 +16,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "dask": ("dask", "dask[distributed]"),
     "distributed": ("dask", "dask[distributed]"),
     "pylibjpeg": ("jpeg", "pylibjpeg"),
-    "pandas": ("", "pandas"),
+    "pandas": ("pandas", "pandas"),
 }
 
 

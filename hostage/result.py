@@ -282,8 +282,8 @@ class StudyResult:
     def foci_table(self) -> list[dict[str, Any]]:
         """One flat row per focus (the columns of ``foci.csv`` after ``study_key``).
 
-        Features are flattened as ``feature_<name>``. Wrap in
-        ``pandas.DataFrame(result.foci_table())`` for analysis.
+        Features are flattened as ``feature_<name>``. :meth:`foci_dataframe`
+        gives the same rows as a pandas DataFrame.
         """
         rows = []
         for f in self.foci:
@@ -303,6 +303,25 @@ class StudyResult:
             }
             rows.append(row)
         return rows
+
+    def foci_dataframe(self) -> Any:
+        """Return the rows of :meth:`foci_table` as a ``pandas.DataFrame``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per focus, the columns of ``foci.csv``; empty (no rows, no
+            columns) when the study has no focus.
+
+        Raises
+        ------
+        MissingDependencyError
+            If pandas is not installed (``pip install 'hostage[pandas]'``).
+        """
+        from ._optional import import_optional
+
+        pd = import_optional("pandas", feature="StudyResult.foci_dataframe()")
+        return pd.DataFrame(self.foci_table())
 
 
 def _software(config: Config | None) -> dict[str, Any]:

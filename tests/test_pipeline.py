@@ -112,6 +112,22 @@ def test_mixed_study_is_not_ready(phantom_small):
     _check_contract(result)
 
 
+def test_per_focus_table_for_analysis(phantom_small):
+    """foci_table(): one flat row per focus; foci_dataframe(): the same rows in pandas."""
+    result = analyse(phantom_small.volume).result
+    rows = result.foci_table()
+    assert [r["focus_id"] for r in rows] == [f.id for f in result.foci]
+    for row, f in zip(rows, result.foci, strict=True):
+        assert row["stage"] == f.stage.value
+        assert row["feature_rim_completeness"] == f.features["rim_completeness"]
+        assert math.isclose(sum(row[f"score_{s.value}"] for s in Stage), 1.0, abs_tol=1e-6)
+    pd = pytest.importorskip("pandas")
+    table = result.foci_dataframe()
+    assert isinstance(table, pd.DataFrame)
+    assert list(table["focus_id"]) == [r["focus_id"] for r in rows]
+    assert list(table.columns) == list(rows[0])
+
+
 def test_only_look_alikes_is_no_foci(phantom_factory):
     ph = phantom_factory(seed=5, lesions=0, distractors=3)
     result = analyse(ph.volume).result
