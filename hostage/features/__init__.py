@@ -17,7 +17,7 @@ import numpy as np
 from ..config import FeatureConfig
 from . import bone, density, margin, metal, rim, size, texture, zonal
 from ._registry import FeatureFamily, FeatureSpec
-from ._roi import FocusROI, build_roi, roi_from_arrays
+from ._roi import FocusROI, RoiSource, build_roi, roi_from_arrays, roi_source
 
 if TYPE_CHECKING:
     from ..io.volume import Volume
@@ -30,11 +30,13 @@ __all__ = [
     "FeatureSpec",
     "FocusFeatures",
     "FocusROI",
+    "RoiSource",
     "build_roi",
     "families_for",
     "measure",
     "measure_roi",
     "roi_from_arrays",
+    "roi_source",
 ]
 
 #: The feature families, in output order.
@@ -171,6 +173,7 @@ def measure(
     config: FeatureConfig,
     families: Sequence[FeatureFamily] = FAMILIES,
     names: Collection[str] | None = None,
+    source: RoiSource | None = None,
 ) -> FocusFeatures:
     """Measure one focus: build its ROI once, then run the feature families.
 
@@ -190,6 +193,10 @@ def measure(
         a family that reads them is run.
     names : collection of str, optional
         The features wanted (see :func:`measure_roi`); default everything.
+    source : RoiSource, optional
+        The study's arrays already cut around this focus (:func:`roi_source`),
+        shared by the measurements of several masks of one focus; the values
+        are the same as without it.
 
     Returns
     -------
@@ -198,5 +205,5 @@ def measure(
         rule says a feature is undefined).
     """
     distances = any(f in _DISTANCE_FAMILIES for f in families)
-    roi = build_roi(volume, focus, seg, config=config, distances=distances)
+    roi = build_roi(volume, focus, seg, config=config, distances=distances, source=source)
     return measure_roi(roi, config=config, focus_id=focus.id, families=families, names=names)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..segment import Segmentation
     from ..segment.foci import Focus
 
-__all__ = ["FocusROI", "build_roi", "roi_from_arrays"]
+__all__ = ["FocusROI", "RoiSource", "build_roi", "roi_from_arrays", "roi_source"]
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +151,7 @@ def roi_from_arrays(
     bone_distance_mm: float | None = None,
     metal_distance_mm: float = math.nan,
     offset_zyx: tuple[int, int, int] = (0, 0, 0),
+    hu_smooth: np.ndarray | None = None,
 ) -> FocusROI:
     """Build a :class:`FocusROI` from plain arrays (the crop is taken as given).
 
@@ -178,6 +179,10 @@ def roi_from_arrays(
         Distance to the nearest metal (NaN: no metal).
     offset_zyx : tuple of 3 int
         Index of the crop's first voxel in the volume.
+    hu_smooth : (Z, Y, X) ndarray of float32, optional
+        `hu` already smoothed with ``texture_smooth_mm`` (:func:`build_roi`
+        smooths a larger window of the volume); by default `hu` is smoothed
+        here, the crop's edges replicated.
 
     Returns
     -------
@@ -210,7 +215,14 @@ def roi_from_arrays(
         if bone_distance_mm is None:
             bone_distance_mm = _gap_to_bone_mm(mask, bone, spacing) if bone.any() else math.nan
         mesh = surface_mesh(mask, spacing_zyx_mm=spacing, smooth_mm=config.mesh_smooth_mm)
-        hu_s = smooth(hu, spacing_zyx_mm=spacing, sigma_mm=config.texture_smooth_mm)
+        if hu_smooth is None:
+            hu_s = smooth(hu, spacing_zyx_mm=spacing, sigma_mm=config.texture_smooth_mm)
+        elif np.shape(hu_smooth) != hu.shape:
+            raise ValueError(
+                f"hu_smooth shape {np.shape(hu_smooth)} differs from the image shape {hu.shape}"
+            )
+        else:
+            hu_s = np.asarray(hu_smooth, dtype=np.float32)
     for a in (hu, hu_s, mask, bone, excl, depth):
         a.flags.writeable = False
     return FocusROI(
@@ -265,6 +277,125 @@ def _nearest_mm(points_zyx_mm: np.ndarray, query_zyx_mm: np.ndarray) -> float:
     return float(np.min(d))
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class RoiSource:
+    """The study's arrays around one focus, cut, converted and smoothed once for several ROIs.
+
+    The stability check measures four perturbed masks of every focus; each
+    ROI is cut from these arrays (:func:`build_roi` with ``source=``) rather
+    than from the volume and segmentation again. Every array covers
+    :attr:`box_zyx` of the volume.
+
+    Attributes
+    ----------
+    box_zyx : tuple of 3 slice
+        The region of the volume held, in voxel indices.
+    hu : (Z, Y, X) ndarray of float32
+        CT values (HU) of the region.
+    hu_smooth : (Z, Y, X) ndarray of float32
+        The volume smoothed with ``texture_smooth_mm``: exact (equal to
+        smoothing the whole volume) within :attr:`smooth_exact_zyx`.
+    smooth_exact_zyx : tuple of 3 slice
+        Where `hu_smooth` is exact: `box_zyx` less the Gaussian's reach, except
+        at the volume's own edges.
+    labels : (Z, Y, X) ndarray of int32
+        Focus labels of the region.
+    bone : (Z, Y, X) ndarray of bool
+        Native bone.
+    metal : (Z, Y, X) ndarray of bool
+        Metal.
+    """
+
+    box_zyx: tuple[slice, slice, slice]
+    hu: np.ndarray
+    hu_smooth: np.ndarray
+    smooth_exact_zyx: tuple[slice, slice, slice]
+    labels: np.ndarray
+    bone: np.ndarray
+    metal: np.ndarray
+
+
+def _smooth_reach(spacing: tuple[float, float, float], sigma_mm: float) -> tuple[int, ...]:
+    """Voxels each side that :func:`~._geometry.smooth` reads (its Gaussian is truncated at 3 SD)."""
+    if sigma_mm <= 0:
+        return (0, 0, 0)
+    return tuple(int(3.0 * sigma_mm / s + 0.5) + 1 for s in spacing)
+
+
+def _widen(
+    box: tuple[slice, ...], by: tuple[int, ...], shape: tuple[int, ...]
+) -> tuple[slice, slice, slice]:
+    z, y, x = (
+        slice(max(0, b.start - w), min(n, b.stop + w))
+        for b, w, n in zip(box, by, shape, strict=True)
+    )
+    return (z, y, x)
+
+
+def _roi_crop(
+    bbox_zyx: tuple[slice, ...],
+    *,
+    spacing: tuple[float, ...],
+    shape: tuple[int, ...],
+    margin_mm: float,
+) -> tuple[slice, slice, slice]:
+    """Return the feature crop of a focus: its bounding box + ``roi_margin_mm`` + one voxel."""
+    pad = tuple(math.ceil(margin_mm / s) + 1 for s in spacing)
+    return _widen(bbox_zyx, pad, shape)
+
+
+def roi_source(
+    volume: Volume,
+    seg: Segmentation,
+    bbox_zyx: tuple[slice, slice, slice],
+    *,
+    config: FeatureConfig,
+) -> RoiSource:
+    """Cut, convert and smooth the region every ROI of a mask inside `bbox_zyx` needs.
+
+    Parameters
+    ----------
+    volume : Volume
+        The CT volume.
+    seg : Segmentation
+        Its segmentation.
+    bbox_zyx : tuple of 3 slice
+        A box holding every mask that will be measured (for the stability
+        check: the focus's box widened by the largest perturbation).
+    config : FeatureConfig
+        Feature settings (``roi_margin_mm``, ``texture_smooth_mm``).
+
+    Returns
+    -------
+    RoiSource
+    """
+    spacing, shape = volume.spacing_zyx_mm, volume.shape_zyx
+    crop = _roi_crop(bbox_zyx, spacing=spacing, shape=shape, margin_mm=config.roi_margin_mm)
+    reach = _smooth_reach(spacing, config.texture_smooth_mm)
+    box = _widen(crop, reach, shape)
+    hu = np.asarray(volume.hu[box], dtype=np.float32)
+    hu_s = smooth(hu, spacing_zyx_mm=spacing, sigma_mm=config.texture_smooth_mm)
+    z, y, x = (
+        slice(b.start + (w if b.start > 0 else 0), b.stop - (w if b.stop < n else 0))
+        for b, w, n in zip(box, reach, shape, strict=True)
+    )
+    for a in (hu, hu_s):
+        a.flags.writeable = False
+    return RoiSource(
+        box_zyx=box,
+        hu=hu,
+        hu_smooth=hu_s,
+        smooth_exact_zyx=(z, y, x),
+        labels=seg.labels[box],
+        bone=np.asarray(seg.bone_mask[box], dtype=bool),
+        metal=np.asarray(seg.metal_mask[box], dtype=bool),
+    )
+
+
+def _inside(inner: tuple[slice, ...], outer: tuple[slice, ...]) -> bool:
+    return all(o.start <= i.start and i.stop <= o.stop for i, o in zip(inner, outer, strict=True))
+
+
 def build_roi(
     volume: Volume,
     focus: Focus,
@@ -272,8 +403,14 @@ def build_roi(
     *,
     config: FeatureConfig,
     distances: bool = True,
+    source: RoiSource | None = None,
 ) -> FocusROI:
     """Crop the volume around `focus` (bbox + ``roi_margin_mm``) and build its ROI.
+
+    ``hu_smooth`` is the volume smoothed with ``texture_smooth_mm`` and then
+    cropped (a window wider than the crop by the Gaussian's reach is smoothed),
+    so it does not depend on where the crop ends; the features read it inside
+    the focus only, where this equals smoothing the crop itself.
 
     Parameters
     ----------
@@ -289,6 +426,9 @@ def build_roi(
         Measure the distances to native bone and metal (the ``bone`` and
         ``metal`` families read them). False leaves both NaN, for callers that
         run neither family.
+    source : RoiSource, optional
+        Arrays already cut around the focus (:func:`roi_source`); used when
+        they hold the whole crop, giving the same ROI as the volume would.
 
     Returns
     -------
@@ -296,23 +436,26 @@ def build_roi(
     """
     spacing = volume.spacing_zyx_mm
     shape = volume.shape_zyx
-    pad = [math.ceil(config.roi_margin_mm / s) + 1 for s in spacing]
-    crop = tuple(
-        slice(max(0, b.start - p), min(n, b.stop + p))
-        for b, p, n in zip(focus.bbox_zyx, pad, shape, strict=True)
-    )
+    crop = _roi_crop(focus.bbox_zyx, spacing=spacing, shape=shape, margin_mm=config.roi_margin_mm)
     offset = (crop[0].start, crop[1].start, crop[2].start)
-    hu = np.asarray(volume.hu[crop], dtype=np.float32)
+    if source is None or not _inside(crop, source.smooth_exact_zyx):
+        source = roi_source(volume, seg, focus.bbox_zyx, config=config)
+    rel = tuple(
+        slice(c.start - b.start, c.stop - b.start)
+        for c, b in zip(crop, source.box_zyx, strict=True)
+    )
+    hu = np.ascontiguousarray(source.hu[rel])
+    hu_s = np.ascontiguousarray(source.hu_smooth[rel])
     mask = np.zeros(hu.shape, dtype=bool)
     inner = tuple(
         slice(b.start - c.start, b.stop - c.start)
         for b, c in zip(focus.bbox_zyx, crop, strict=True)
     )
     mask[inner] = focus.mask
-    labels = seg.labels[crop]
+    labels = source.labels[rel]
     others = (labels != 0) & (labels != focus.id)
-    bone = np.asarray(seg.bone_mask[crop], dtype=bool)
-    metal = np.asarray(seg.metal_mask[crop], dtype=bool)
+    bone = source.bone[rel]
+    metal = source.metal[rel]
     bone_d: float | None = math.nan
     metal_d = math.nan
     if distances:
@@ -335,4 +478,5 @@ def build_roi(
         bone_distance_mm=bone_d,
         metal_distance_mm=metal_d,
         offset_zyx=offset,
+        hu_smooth=hu_s,
     )

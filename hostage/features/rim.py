@@ -43,7 +43,9 @@ def core_mask(depth_mm: np.ndarray, mask: np.ndarray, *, shell_mm: float) -> np.
     return core
 
 
-def rim_features(roi: FocusROI, *, config: FeatureConfig) -> dict[str, float]:
+def rim_features(
+    roi: FocusROI, *, config: FeatureConfig, names: frozenset[str] | None = None
+) -> dict[str, float]:
     """Measure the dense outer shell of one focus along inward surface normals.
 
     For each vertex of the focus surface mesh the HU profile is sampled
@@ -80,10 +82,15 @@ def rim_features(roi: FocusROI, *, config: FeatureConfig) -> dict[str, float]:
     config : FeatureConfig
         ``rim_shell_thickness_mm``, ``rim_cortex_rel``, ``rim_faint_min_hu``,
         ``profile_step_mm``.
+    names : frozenset of str, optional
+        Compute only these features (``FeatureFamily.partial``): without
+        ``rim_thickness_mm`` the profiles beyond the shell are not sampled.
+        Default: all.
 
     Returns
     -------
     dict of str to float
+        The features asked for, in declaration order.
     """
     mesh = roi.mesh
     shell = config.rim_shell_thickness_mm
@@ -95,11 +102,18 @@ def rim_features(roi: FocusROI, *, config: FeatureConfig) -> dict[str, float]:
         max_depth = float(roi.depth_mm.max())
         search = max(shell, min(2.5 * shell, max_depth))
         offsets = np.arange(0.0, search + step / 2, step)
-        prof = sample_profiles(
-            roi.hu, mesh.verts_mm, -mesh.normals, offsets, spacing_zyx_mm=roi.spacing_zyx_mm
-        )
         in_shell = offsets <= shell + 1e-9
-        peak = prof[:, in_shell].max(axis=1)
+        # Every vertex needs its profile within the shell (the peak); only rim vertices with
+        # an in-plane normal need the rest, for the thickness: sampled for those alone
+        # (samples are pointwise, so the values are those of one full sampling).
+        prof_shell = sample_profiles(
+            roi.hu,
+            mesh.verts_mm,
+            -mesh.normals,
+            offsets[in_shell],
+            spacing_zyx_mm=roi.spacing_zyx_mm,
+        )
+        peak = prof_shell.max(axis=1)
         cortex_level = ref.muscle_hu + config.rim_cortex_rel * (ref.cortex_hu - ref.muscle_hu)
         is_rim = peak >= cortex_level
         area = mesh.areas_mm2
@@ -112,28 +126,40 @@ def rim_features(roi: FocusROI, *, config: FeatureConfig) -> dict[str, float]:
             planar = np.ones(len(peak), dtype=bool)
         thick = math.nan
         rim_p = is_rim & planar
-        if rim_p.any():
-            ipk = np.argmax(np.where(in_shell[None, :], prof, -np.inf), axis=1)[rim_p, None]
+        if rim_p.any() and (names is None or "rim_thickness_mm" in names):
+            prof = np.empty((int(rim_p.sum()), len(offsets)))
+            prof[:, in_shell] = prof_shell[rim_p]
+            if not in_shell.all():
+                prof[:, ~in_shell] = sample_profiles(
+                    roi.hu,
+                    mesh.verts_mm[rim_p],
+                    -mesh.normals[rim_p],
+                    offsets[~in_shell],
+                    spacing_zyx_mm=roi.spacing_zyx_mm,
+                )
+            ipk = np.argmax(np.where(in_shell[None, :], prof, -np.inf), axis=1)[:, None]
             # the run of samples around the peak that stay at or above half maximum
-            below = prof[rim_p] < 0.5 * (peak[rim_p, None] + core_hu)
+            below = prof < 0.5 * (peak[rim_p, None] + core_hu)
             pos = np.arange(len(offsets))[None, :]
             lo = np.where(below & (pos < ipk), pos, -1).max(axis=1) + 1
             hi = np.where(below & (pos > ipk), pos, len(offsets)).min(axis=1) - 1
             thick = float(np.median((hi - lo + 1) * step))
         fat_level = 0.5 * (ref.fat_hu + ref.muscle_hu)
         fat_fraction = float(np.mean(roi.hu_smooth[core] < fat_level))
-    return {
+    values = {
         "rim_completeness": completeness,
         "rim_faint_completeness": faint,
         "rim_thickness_mm": thick,
         "rim_core_contrast_hu": float(np.median(peak[planar]) - core_hu),
         "rim_fat_fraction": fat_fraction,
     }
+    return values if names is None else {k: v for k, v in values.items() if k in names}
 
 
 FAMILY = FeatureFamily(
     name="rim",
     compute=rim_features,
+    partial=True,
     features=(
         FeatureSpec(
             "rim_completeness",

@@ -231,7 +231,9 @@ def mineral_components(
     return float(n / focus_cm3), float(sizes.max() / sizes.sum())
 
 
-def texture_features(roi: FocusROI, *, config: FeatureConfig) -> dict[str, float]:
+def texture_features(
+    roi: FocusROI, *, config: FeatureConfig, names: frozenset[str] | None = None
+) -> dict[str, float]:
     """Measure the apparent trabecular organisation inside the focus.
 
     The *bone phase* is the focus voxels whose smoothed HU
@@ -274,11 +276,21 @@ def texture_features(roi: FocusROI, *, config: FeatureConfig) -> dict[str, float
         The focus crop.
     config : FeatureConfig
         Texture settings.
+    names : frozenset of str, optional
+        Compute only these features (``FeatureFamily.partial``; the stability
+        check needs 4 of the 10, and skips the three distance transforms, the
+        co-occurrence matrix and the structure tensor that the others cost).
+        Default: all.
 
     Returns
     -------
     dict of str to float
+        The features asked for, in declaration order.
     """
+
+    def wanted(*which: str) -> bool:
+        return names is None or not names.isdisjoint(which)
+
     spacing = roi.spacing_zyx_mm
     # work on the focus's bounding box plus 2 voxels (the crop's margin is for other families)
     nz = [
@@ -291,52 +303,60 @@ def texture_features(roi: FocusROI, *, config: FeatureConfig) -> dict[str, float
     mask = roi.mask[box]
     hu = roi.hu[box]
     hu_smooth = roi.hu_smooth[box]
+    nan = math.nan
+    conn_d = tb_th = tb_sp = homog = contrast = entropy = aniso = specks = network = nan
     with np.errstate(divide="raise", invalid="raise"):
-        volume = float(mask.sum()) * roi.voxel_volume_mm3
-        bone = mask & (
-            hu_smooth >= bone_threshold_hu(hu_smooth[mask], floor_hu=config.texture_bone_min_hu)
-        )
-        marrow = mask & ~bone
-        _, beta1 = connectivity(bone)
-        conn_d = beta1 / volume
-        tb_th = math.nan
-        tb_sp = math.nan
-        if bone.any():
-            tb_th = _ridge_thickness_mm(
-                bone, ndi.distance_transform_edt(bone, sampling=spacing), spacing
+        if wanted("texture_connectivity_density_per_mm3", "texture_tb_th_mm", "texture_tb_sp_mm"):
+            volume = float(mask.sum()) * roi.voxel_volume_mm3
+            bone = mask & (
+                hu_smooth >= bone_threshold_hu(hu_smooth[mask], floor_hu=config.texture_bone_min_hu)
             )
-            if marrow.any():
-                tb_sp = _ridge_thickness_mm(
-                    marrow, ndi.distance_transform_edt(~bone, sampling=spacing), spacing
+            marrow = mask & ~bone
+            if wanted("texture_connectivity_density_per_mm3"):
+                _, beta1 = connectivity(bone)
+                conn_d = beta1 / volume
+            if wanted("texture_tb_th_mm", "texture_tb_sp_mm") and bone.any():
+                tb_th = _ridge_thickness_mm(
+                    bone, ndi.distance_transform_edt(bone, sampling=spacing), spacing
                 )
+                if marrow.any():
+                    tb_sp = _ridge_thickness_mm(
+                        marrow, ndi.distance_transform_edt(~bone, sampling=spacing), spacing
+                    )
         g = config.texture_grid_mm
         hu_iso = _isotropic(hu, spacing, g, order=1)
         mask_iso = _isotropic(mask.astype(np.uint8), spacing, g, order=0).astype(bool)
-        levels = math.ceil((config.glcm_max_hu - config.glcm_min_hu) / config.texture_bin_width_hu)
-        q = np.clip(
-            np.floor((hu_iso - config.glcm_min_hu) / config.texture_bin_width_hu), 0, levels - 1
-        ).astype(np.int64)
-        homog, contrast, entropy = glcm_features(q, mask_iso, levels=levels)
-        depth_iso = ndi.distance_transform_edt(mask_iso, sampling=(g, g, g))
-        core = depth_iso > config.rim_shell_thickness_mm
-        aniso = math.nan
-        if core.sum() >= 27:
-            sm = ndi.gaussian_filter(hu_iso, sigma=max(config.texture_smooth_mm / g, 0.5))
-            grads = np.gradient(sm, g)
-            gv = np.stack([gr[core] for gr in grads], axis=1).astype(np.float64)
-            tensor = gv.T @ gv / len(gv)
-            ev = np.linalg.eigvalsh(tensor)
-            aniso = float(1.0 - ev[0] / ev[-1]) if ev[-1] > 0 else 0.0
-        ref = roi.reference
-        specks, network = mineral_components(
-            hu_iso,
-            mask_iso,
-            grid_mm=g,
-            threshold_hu=ref.muscle_hu
-            + config.texture_mineral_rel_cortex * (ref.cortex_hu - ref.muscle_hu),
-            smooth_mm=config.texture_mineral_smooth_mm,
-        )
-    return {
+        if wanted("texture_glcm_homogeneity", "texture_glcm_contrast", "texture_glcm_entropy"):
+            levels = math.ceil(
+                (config.glcm_max_hu - config.glcm_min_hu) / config.texture_bin_width_hu
+            )
+            q = np.clip(
+                np.floor((hu_iso - config.glcm_min_hu) / config.texture_bin_width_hu),
+                0,
+                levels - 1,
+            ).astype(np.int64)
+            homog, contrast, entropy = glcm_features(q, mask_iso, levels=levels)
+        if wanted("texture_anisotropy"):
+            depth_iso = ndi.distance_transform_edt(mask_iso, sampling=(g, g, g))
+            core = depth_iso > config.rim_shell_thickness_mm
+            if core.sum() >= 27:
+                sm = ndi.gaussian_filter(hu_iso, sigma=max(config.texture_smooth_mm / g, 0.5))
+                grads = np.gradient(sm, g)
+                gv = np.stack([gr[core] for gr in grads], axis=1).astype(np.float64)
+                tensor = gv.T @ gv / len(gv)
+                ev = np.linalg.eigvalsh(tensor)
+                aniso = float(1.0 - ev[0] / ev[-1]) if ev[-1] > 0 else 0.0
+        if wanted("texture_speck_density_per_cm3", "texture_network_fraction"):
+            ref = roi.reference
+            specks, network = mineral_components(
+                hu_iso,
+                mask_iso,
+                grid_mm=g,
+                threshold_hu=ref.muscle_hu
+                + config.texture_mineral_rel_cortex * (ref.cortex_hu - ref.muscle_hu),
+                smooth_mm=config.texture_mineral_smooth_mm,
+            )
+    values = {
         "texture_connectivity_density_per_mm3": float(conn_d),
         "texture_tb_th_mm": float(tb_th),
         "texture_tb_sp_mm": float(tb_sp),
@@ -348,11 +368,13 @@ def texture_features(roi: FocusROI, *, config: FeatureConfig) -> dict[str, float
         "texture_network_fraction": network,
         "texture_reliable": float(max(spacing) <= config.texture_max_reliable_spacing_mm),
     }
+    return values if names is None else {k: v for k, v in values.items() if k in names}
 
 
 FAMILY = FeatureFamily(
     name="texture",
     compute=texture_features,
+    partial=True,
     features=(
         FeatureSpec(
             "texture_connectivity_density_per_mm3",

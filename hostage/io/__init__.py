@@ -70,7 +70,6 @@ def load(
     """
     from ._dicom_header import read_header
     from .dicom import load_dicom_study
-    from .image_file import load_volume_file
 
     config = LoadConfig() if config is None else config
     if isinstance(source, StudySource):
@@ -93,6 +92,8 @@ def load(
             code="multiple_studies",
         )
     if s.volumes:
+        from .image_file import load_volume_file  # SimpleITK: only for volume files
+
         return load_volume_file(s.volumes[0], config=config)
     if not s.headers:
         detail = f"; first problems: {'; '.join(s.skipped[:3])}" if s.skipped else ""
@@ -120,9 +121,10 @@ def _load_study_source(
 ) -> Volume:
     from ._dicom_header import read_headers
     from .dicom import load_dicom_study
-    from .image_file import load_volume_file
 
     if source.kind == "volume":
+        from .image_file import load_volume_file  # SimpleITK: only for volume files
+
         return load_volume_file(source.files[0], config=config)
     if source.kind != "dicom":
         raise InputError(

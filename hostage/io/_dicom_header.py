@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import struct
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -16,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.errors import BytesLengthException, InvalidDicomError
+from pydicom.tag import BaseTag
 
 from ..errors import InputError
 
@@ -84,6 +87,97 @@ _TOP_TAGS = (
     "PixelPaddingValue",
     "PixelPaddingRangeLimit",
 )
+
+
+#: Value representation of each of :data:`_TOP_TAGS` that :func:`_raw_value` converts
+#: itself (PixelPaddingValue and PixelPaddingRangeLimit are US or SS: left to pydicom).
+_TOP_VRS = {
+    "SOPClassUID": "UI",
+    "SOPInstanceUID": "UI",
+    "StudyInstanceUID": "UI",
+    "SeriesInstanceUID": "UI",
+    "Modality": "CS",
+    "ImageType": "CS",
+    "SeriesNumber": "IS",
+    "InstanceNumber": "IS",
+    "Rows": "US",
+    "Columns": "US",
+    "NumberOfFrames": "IS",
+    "SamplesPerPixel": "US",
+    "BitsAllocated": "US",
+    "BitsStored": "US",
+    "PixelRepresentation": "US",
+    "PhotometricInterpretation": "CS",
+    "ImagePositionPatient": "DS",
+    "ImageOrientationPatient": "DS",
+    "PixelSpacing": "DS",
+    "SliceThickness": "DS",
+    "SpacingBetweenSlices": "DS",
+    "RescaleSlope": "DS",
+    "RescaleIntercept": "DS",
+}
+#: Keyword -> tag of each of :data:`_TOP_TAGS`.
+_TOP_TAG_NUMBERS = {
+    name: BaseTag(pydicom.datadict.tag_for_keyword(name) or 0) for name in _TOP_TAGS
+}
+#: One value of each VR, in the plain form only (anything else is converted by pydicom).
+_RAW_FORMS = {
+    "UI": re.compile(r"[0-9.]+"),
+    "CS": re.compile(r"[A-Z0-9_ ]*"),
+    "IS": re.compile(r" *[+-]?[0-9]{1,12} *"),
+    "DS": re.compile(r" *[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})? *"),
+}
+_MULTI_VALUED = {"ImageType", "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing"}
+#: :func:`_raw_value` could not convert the element: ask pydicom.
+_ASK_PYDICOM = object()
+
+
+def _raw_value(name: str, raw: object) -> object:
+    """Convert a still-raw element of a plain, well-formed value; else :data:`_ASK_PYDICOM`.
+
+    pydicom converts each element through its hooks and value classes (about
+    10 µs each; 27 per file, 0.09 s of CPU for a 300-slice series). The values
+    here are plain ASCII numbers, UIDs and code strings: split at backslashes,
+    padding stripped, each value checked against the strict form of its VR,
+    they give the loader the same fields as pydicom's values (tested on every
+    file of pydicom's test data). Anything else (other VR, empty, non-ASCII,
+    unexpected form or multiplicity) is left to pydicom.
+    """
+    vr = _TOP_VRS.get(name)
+    if vr is None or not isinstance(raw, RawDataElement):
+        return _ASK_PYDICOM
+    value = raw.value
+    if raw.VR not in (None, vr) or not isinstance(value, bytes) or not value:
+        return _ASK_PYDICOM
+    if vr == "US":
+        if len(value) != 2:
+            return _ASK_PYDICOM
+        return int.from_bytes(value, "little" if raw.is_little_endian else "big")
+    try:
+        text = value.decode("ascii")
+    except UnicodeDecodeError:
+        return _ASK_PYDICOM
+    parts = text.rstrip("\0 ").split("\\")
+    form = _RAW_FORMS[vr]
+    if not parts[0] or not all(form.fullmatch(p) for p in parts):
+        return _ASK_PYDICOM
+    if len(parts) > 1:
+        return parts if name in _MULTI_VALUED else _ASK_PYDICOM
+    return parts[0]
+
+
+def _top_values(ds: pydicom.Dataset) -> dict[str, object]:
+    """Return the :data:`_TOP_TAGS` of `ds` (None when absent); plain values skip pydicom."""
+    elems = ds._dict
+    out: dict[str, object] = {}
+    for name in _TOP_TAGS:
+        raw = elems.get(_TOP_TAG_NUMBERS[name])
+        if raw is None:
+            out[name] = None
+            continue
+        value = _raw_value(name, raw)
+        out[name] = ds.get(name) if value is _ASK_PYDICOM else value
+    return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -343,7 +437,7 @@ def _header_from_dataset(
         ts = "1.2.840.10008.1.2" if implicit else "1.2.840.10008.1.2.1"
         if not little:
             ts = "1.2.840.10008.1.2.2"
-    values = {name: ds.get(name) for name in _TOP_TAGS}
+    values = _top_values(ds)
     # pixel data element: where its value starts and how long it says it is.
     # A deflated file's position says nothing about the inflated stream: assume pixels,
     # pydicom will tell when they are decoded

@@ -20,6 +20,8 @@ from .._checks import check_spacing
 
 __all__ = [
     "CoarseGrid",
+    "ball_dilate",
+    "ball_erode",
     "ball_structure",
     "box_dilate",
     "box_erode",
@@ -484,3 +486,126 @@ def box_dilate(mask: np.ndarray, half_zyx: tuple[int, int, int]) -> np.ndarray:
             continue
         _box_1d(out, h, axis, dilate=True)
     return out
+
+
+def _centred_runs(structure: np.ndarray) -> list[tuple[int, int, int]]:
+    """Split a structure into (dz, dy, half-width along x) runs centred on its middle column.
+
+    Raises
+    ------
+    ValueError
+        If `structure` has an even side, is not symmetric, or a (z, y) row of it
+        is not one run centred on the middle column.
+    """
+    st = np.asarray(structure, dtype=bool)
+    if st.ndim != 3 or any(n % 2 == 0 for n in st.shape):
+        raise ValueError(f"structure must be 3-D with odd sides; got shape {st.shape}")
+    if not np.array_equal(st, st[::-1, ::-1, ::-1]):
+        raise ValueError("structure must be symmetric about its centre (a ball, a box, a cross)")
+    cz, cy, cx = (n // 2 for n in st.shape)
+    runs = []
+    for iz in range(st.shape[0]):
+        for iy in range(st.shape[1]):
+            nz = np.flatnonzero(st[iz, iy])
+            if nz.size == 0:
+                continue
+            h = cx - int(nz[0])
+            if int(nz[-1]) - cx != h or nz.size != 2 * h + 1:
+                raise ValueError(
+                    f"structure row ({iz}, {iy}) is not one run centred on the middle column"
+                )
+            runs.append((iz - cz, iy - cy, h))
+    return runs
+
+
+def _runs_morphology(mask: np.ndarray, structure: np.ndarray, *, dilate: bool) -> np.ndarray:
+    m = np.ascontiguousarray(mask, dtype=bool)
+    runs = _centred_runs(structure)
+    filt = ndi.maximum_filter1d if dilate else ndi.minimum_filter1d
+    along_x = {
+        h: filt(m.view(np.uint8), 2 * h + 1, axis=2, mode="constant", cval=0).view(bool)
+        for h in {h for _, _, h in runs}
+    }
+    out = np.zeros(m.shape, bool) if dilate else np.ones(m.shape, bool)
+    nz, ny = m.shape[:2]
+    for dz, dy, h in runs:
+        # dilation: out[p] |= row[p - d]; erosion: out[p] &= row[p + d] (0 outside the array)
+        sz, sy = (dz, dy) if dilate else (-dz, -dy)
+        dst = (slice(max(0, sz), nz + min(0, sz)), slice(max(0, sy), ny + min(0, sy)))
+        src = (slice(max(0, -sz), nz + min(0, -sz)), slice(max(0, -sy), ny + min(0, -sy)))
+        if dilate:
+            out[dst] |= along_x[h][src]
+            continue
+        out[dst] &= along_x[h][src]
+        out[: max(0, sz)] = False
+        out[nz + min(0, sz) :] = False
+        out[:, : max(0, sy)] = False
+        out[:, ny + min(0, sy) :] = False
+    return out
+
+
+def ball_dilate(mask: np.ndarray, structure: np.ndarray) -> np.ndarray:
+    """Binary dilation by a ball (:func:`ball_structure`), as x-runs: 1-D maxima, then shifted ORs.
+
+    The same result as ``ndi.binary_dilation(mask, structure)`` (0 outside
+    the array) for any symmetric structure whose (z, y) rows are runs centred
+    on its middle column (balls, ellipsoids, boxes, crosses). A ball of 2 mm
+    on 1 x 0.78 x 0.78 mm voxels has 49 elements but 13 runs of 3 widths, so
+    this is about 4 times faster than SciPy's element-by-element loop
+    (measured on the focus crops of ``benchmarks/speed.py``).
+
+    Parameters
+    ----------
+    mask : (Z, Y, X) ndarray of bool
+        Mask to dilate (not modified).
+    structure : (2a+1, 2b+1, 2c+1) ndarray of bool
+        The structuring element.
+
+    Returns
+    -------
+    (Z, Y, X) ndarray of bool
+
+    Raises
+    ------
+    ValueError
+        If `structure` is not symmetric or a row is not a centred run.
+
+    Examples
+    --------
+    >>> m = np.zeros((5, 7, 7), bool); m[2, 3, 3] = True
+    >>> b = ball_structure(2.0, spacing_zyx_mm=(2.0, 1.0, 1.0))
+    >>> bool((ball_dilate(m, b) == ndi.binary_dilation(m, b)).all())
+    True
+    """
+    return _runs_morphology(mask, structure, dilate=True)
+
+
+def ball_erode(mask: np.ndarray, structure: np.ndarray) -> np.ndarray:
+    """Binary erosion by a ball, as x-runs (see :func:`ball_dilate`); 0 outside the array.
+
+    The same result as ``ndi.binary_erosion(mask, structure)`` (``border_value=0``).
+
+    Parameters
+    ----------
+    mask : (Z, Y, X) ndarray of bool
+        Mask to erode (not modified).
+    structure : (2a+1, 2b+1, 2c+1) ndarray of bool
+        The structuring element.
+
+    Returns
+    -------
+    (Z, Y, X) ndarray of bool
+
+    Raises
+    ------
+    ValueError
+        If `structure` is not symmetric or a row is not a centred run.
+
+    Examples
+    --------
+    >>> m = np.ones((5, 7, 7), bool)
+    >>> b = ball_structure(1.0, spacing_zyx_mm=(1.0, 1.0, 1.0))
+    >>> int(ball_erode(m, b).sum())
+    75
+    """
+    return _runs_morphology(mask, structure, dilate=False)

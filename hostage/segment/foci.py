@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
 
 from ..config import SegmentConfig
-from ._grid import CoarseGrid
+from ._grid import CoarseGrid, box_erode
 from .body import fill_holes, fill_holes_per_slice
 
 __all__ = ["Focus", "find_foci"]
@@ -64,6 +65,15 @@ def _smooth(arr: np.ndarray, spacing: tuple[float, float, float], sigma_mm: floa
     )
 
 
+def _bbox(mask: np.ndarray, *, pad: tuple[int, ...]) -> tuple[slice, ...]:
+    """Bounding box of a non-empty mask, widened by `pad` voxels per axis, clipped to the array."""
+    box = []
+    for ax, p in enumerate(pad):
+        nz = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != ax)))
+        box.append(slice(max(0, int(nz[0]) - p), min(mask.shape[ax], int(nz[-1]) + 1 + p)))
+    return tuple(box)
+
+
 def _hysteresis(low: np.ndarray, high: np.ndarray) -> np.ndarray:
     lab, n = ndi.label(low, structure=np.ones((3, 3, 3), bool))
     if n == 0:
@@ -102,6 +112,23 @@ def _core_diameter_mm(
     vals = smoothed[mask]
     level = 0.5 * (float(np.percentile(vals, 99)) + muscle_hu)
     return _diameter_mm(mask & (smoothed >= level), spacing)
+
+
+def _thinner_than(mask: np.ndarray, spacing: tuple[float, float, float], min_mm: float) -> bool:
+    """Whether twice the largest inside distance (EDT, outside the array is outside) is below `min_mm`.
+
+    A voxel that survives erosion by a box holding the ball of radius
+    ``min_mm / 2`` (plus a relative 1e-6, far above rounding) is farther than
+    that from every outside voxel, so the mask is not thinner: this cheap test
+    (separable box erosion) settles most foci; the others take the distance
+    transform. The answer is that of the distance transform alone.
+    """
+    half_mm = 0.5 * min_mm * (1.0 + 1e-6)
+    half = tuple(math.floor(half_mm / s) for s in spacing)
+    if box_erode(mask, half, border_value=False).any():  # type: ignore[arg-type]
+        return False
+    thick = 2.0 * float(ndi.distance_transform_edt(np.pad(mask, 1), sampling=spacing).max())
+    return thick < min_mm
 
 
 def _is_tubular(
@@ -185,30 +212,44 @@ def find_foci(
     list of (bbox_zyx, mask)
         Full-resolution bounding box and the focus mask inside it, in scan order.
     """
-    from ._grid import ball_structure, box_dilate, mm_to_half
+    from ._grid import ball_dilate, ball_erode, ball_structure, box_dilate, mm_to_half
 
     spacing = grid.spacing_zyx_mm
     cs = grid.coarse_spacing_zyx_mm
     low = candidates & (block_mean_hu >= config.focus_grow_min_hu)
+    if not low.any():
+        return []
+    # The coarse hysteresis and grouping only reach `half` blocks beyond `low`: they run
+    # on its bounding box widened by that much (about 1 % of the grid on a 512 x 512 x 300
+    # scan). ndi.label numbers components in scan order, which a crop keeps, so the group
+    # labels are the same as on the whole grid.
+    half = mm_to_half(config.group_distance_mm / 2.0, cs)
+    sub = _bbox(low, pad=tuple(h + 1 for h in half))
+    low = low[sub]
     # a seed block holds a voxel clearly above the seed level (3 noise SDs above it), or its mean is
     seeds = low & (
-        (block_mean_hu >= config.focus_seed_min_hu)
-        | (block_max_hu >= config.focus_seed_min_hu + 3.0 * noise_hu)
+        (block_mean_hu[sub] >= config.focus_seed_min_hu)
+        | (block_max_hu[sub] >= config.focus_seed_min_hu + 3.0 * noise_hu)
     )
-    kept = _hysteresis(low, seeds)
-    if not kept.any():
+    kept_sub = _hysteresis(low, seeds)
+    if not kept_sub.any():
         return []
-    grouped = box_dilate(kept, mm_to_half(config.group_distance_mm / 2.0, cs))
-    glab, _ = ndi.label(grouped, structure=np.ones((3, 3, 3), bool))
+    glab_sub, _ = ndi.label(box_dilate(kept_sub, half), structure=np.ones((3, 3, 3), bool))
+    glab = np.zeros(block_mean_hu.shape, np.int32)
+    glab[sub] = glab_sub
+    offset = [b.start for b in sub]
     pad_mm = config.group_distance_mm + 3.0 * max(config.focus_smooth_mm, 1.0) + max(spacing)
     close_ball = ball_structure(config.group_distance_mm / 2.0, spacing_zyx_mm=spacing)
     voxel_mm3 = float(np.prod(spacing))
     found: list[tuple[tuple[slice, slice, slice], np.ndarray]] = []
     # coarse pre-filter: a group must be able to hold a reportable focus
     block_mm3 = float(np.prod(cs))
-    group_mm3 = np.bincount(glab[kept], minlength=glab.max() + 1) * block_mm3
-    for g, sl in enumerate(ndi.find_objects(glab), start=1):
-        if sl is None or group_mm3[g] < 0.25 * config.min_focus_volume_mm3:
+    group_mm3 = np.bincount(glab_sub[kept_sub], minlength=glab_sub.max() + 1) * block_mm3
+    for g, sl_sub in enumerate(ndi.find_objects(glab_sub), start=1):
+        if sl_sub is None:
+            continue
+        sl = tuple(slice(o + b.start, o + b.stop) for o, b in zip(offset, sl_sub, strict=True))
+        if group_mm3[g] < 0.25 * config.min_focus_volume_mm3:
             continue
         ext = max((s.stop - s.start) * c for s, c in zip(sl, cs, strict=True))
         if ext < 0.5 * config.min_focus_diameter_mm:
@@ -222,17 +263,15 @@ def find_foci(
         region_c[csl] = fill_holes(glab[csl] == g)
         region = grid.upsample(region_c, box)
         nat = grid.upsample(native, box)
-        nat = (
-            ndi.binary_dilation(nat, structure=ndi.generate_binary_structure(3, 1))
-            if nat.any()
-            else nat
-        )
+        nat = ball_dilate(nat, ndi.generate_binary_structure(3, 1)) if nat.any() else nat
         s = _smooth(hu[box], spacing, config.focus_smooth_mm)
         low_f = (s >= config.focus_grow_min_hu) & region & ~nat
         m = _hysteresis(low_f, low_f & (s >= config.focus_seed_min_hu))
         if not m.any():
             continue
-        m = ndi.binary_closing(np.pad(m, 1 + max(close_ball.shape) // 2), structure=close_ball)
+        m = ball_erode(
+            ball_dilate(np.pad(m, 1 + max(close_ball.shape) // 2), close_ball), close_ball
+        )  # ndi.binary_closing, 4 times faster
         p = 1 + max(close_ball.shape) // 2
         m = m[p:-p, p:-p, p:-p]
         m = fill_holes(m)
@@ -247,8 +286,7 @@ def find_foci(
             if _core_diameter_mm(cm, s[csl], spacing, muscle_hu) < config.min_focus_diameter_mm:
                 continue
             # a thin shell of mineral (a plaque on a vessel wall) is not a focus
-            thick = 2.0 * float(ndi.distance_transform_edt(np.pad(cm, 1), sampling=spacing).max())
-            if thick < config.min_focus_thickness_mm:
+            if _thinner_than(cm, spacing, config.min_focus_thickness_mm):
                 continue
             if _is_tubular(
                 cm,

@@ -239,3 +239,48 @@ def test_fast_path_gives_the_full_remeasure_answer(phantom_small):
             full.append(score_focus(everything, config=cfg.classify).stage)
         assert st.perturbed_stages == tuple(full)
         assert len(full) >= 3  # a perturbation that leaves < 8 voxels is skipped
+
+
+def test_shared_roi_source_gives_the_same_features(phantom_small):
+    """A perturbed focus measured from its focus's RoiSource equals a measure from the volume."""
+    from hostage.config import Config
+    from hostage.features import build_roi, measure, roi_source
+    from hostage.features._geometry import smooth
+    from hostage.segment import segment
+
+    cfg = Config()
+    vol = phantom_small.volume
+    seg = segment(vol, config=cfg.segment)
+    assert seg.foci
+    for focus in seg.foci:
+        box = tuple(
+            slice(max(0, b.start - 1), min(n, b.stop + 1))
+            for b, n in zip(focus.bbox_zyx, vol.shape_zyx, strict=True)
+        )
+        src = roi_source(vol, seg, box, config=cfg.features)
+        variants = perturbed_foci(
+            vol,
+            focus,
+            seg,
+            grow_min_hu=cfg.segment.focus_grow_min_hu,
+            threshold_hu=cfg.classify.stability_threshold_hu,
+            mask_voxels=cfg.classify.stability_mask_voxels,
+            smooth_mm=cfg.segment.focus_smooth_mm,
+        )
+        for _, pf in [("original", focus), *variants]:
+            a = measure(vol, pf, seg, config=cfg.features).values
+            b = measure(vol, pf, seg, config=cfg.features, source=src).values
+            assert list(a) == list(b)
+            assert all(a[k] == b[k] or (a[k] != a[k] and b[k] != b[k]) for k in a)
+            # the ROI arrays themselves: equal, and the smoothing equal inside the focus
+            ra = build_roi(vol, pf, seg, config=cfg.features)
+            rb = build_roi(vol, pf, seg, config=cfg.features, source=src)
+            for name in ("hu", "mask", "bone_mask", "exclude_mask", "depth_mm"):
+                np.testing.assert_array_equal(getattr(ra, name), getattr(rb, name))
+            np.testing.assert_array_equal(ra.hu_smooth, rb.hu_smooth)
+            assert ra.offset_zyx == rb.offset_zyx
+            # inside the focus (all the features read) it is the smoothing of the crop itself
+            own = smooth(
+                ra.hu, spacing_zyx_mm=vol.spacing_zyx_mm, sigma_mm=cfg.features.texture_smooth_mm
+            )
+            np.testing.assert_array_equal(ra.hu_smooth[ra.mask], own[ra.mask])

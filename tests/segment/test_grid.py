@@ -10,7 +10,15 @@ from scipy import ndimage as ndi
 
 from hostage.config import SegmentConfig
 from hostage.segment import segment
-from hostage.segment._grid import CoarseGrid, box_dilate, box_erode, sparse_zeros
+from hostage.segment._grid import (
+    CoarseGrid,
+    ball_dilate,
+    ball_erode,
+    ball_structure,
+    box_dilate,
+    box_erode,
+    sparse_zeros,
+)
 
 #: (shape, spacing, block_mm): divisible and non-divisible shapes, anisotropic, factor 1.
 GRIDS = [
@@ -103,6 +111,41 @@ def test_box_filters_equal_scipy_binary_morphology(half):
     before = m.copy()
     assert box_dilate(m, half) is not m and box_erode(m, half) is not m
     np.testing.assert_array_equal(m, before)
+
+
+@pytest.mark.parametrize(
+    ("radius", "spacing"),
+    [
+        (2.0, (1.0, 0.78, 0.78)),
+        (2.0, (1.0, 0.6, 0.6)),
+        (2.0, (3.0, 0.7, 0.7)),
+        (3.5, (2.0, 1.0, 0.5)),
+        (1.0, (1.0, 1.0, 1.0)),
+        (0.1, (1.0, 1.0, 1.0)),
+    ],
+)
+@pytest.mark.parametrize("density", [0.05, 0.5, 0.95])
+def test_ball_filters_equal_scipy_binary_morphology(radius, spacing, density):
+    rng = np.random.default_rng(5)
+    m = rng.random((11, 30, 17)) < density
+    m[0, 0, :] = True  # masks touching the border: the border counts as 0 for both
+    ball = ball_structure(radius, spacing_zyx_mm=spacing)
+    np.testing.assert_array_equal(ball_dilate(m, ball), ndi.binary_dilation(m, structure=ball))
+    np.testing.assert_array_equal(ball_erode(m, ball), ndi.binary_erosion(m, structure=ball))
+    closed = ball_erode(ball_dilate(m, ball), ball)
+    np.testing.assert_array_equal(closed, ndi.binary_closing(m, structure=ball))
+
+
+def test_ball_filters_reject_structures_that_are_not_centred_runs():
+    m = np.zeros((5, 5, 5), bool)
+    with pytest.raises(ValueError, match="symmetric"):
+        ball_dilate(m, np.array([[[1, 1, 0]]], bool))
+    ring = np.ones((1, 1, 5), bool)
+    ring[0, 0, 2] = False
+    with pytest.raises(ValueError, match="not one run centred"):
+        ball_erode(m, ring)
+    with pytest.raises(ValueError, match="odd sides"):
+        ball_dilate(m, np.ones((1, 2, 3), bool))
 
 
 def test_sparse_zeros_is_a_writable_zero_array():
