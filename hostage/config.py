@@ -630,6 +630,13 @@ class ClassifyConfig:
     stability_mask_voxels: int = param(
         1, "Mask perturbation: erosion and dilation by this many voxels.", min=0, max=3
     )
+    stability_resample_shift: float = param(
+        0.5,
+        "Resampling perturbation: the HU around each focus are resampled (trilinear) on a grid shifted "
+        "by this fraction of a voxel along every axis, the masks kept; 0 turns it off.",
+        min=0,
+        max=0.5,
+    )
     stability_mask_max_step_mm: float = param(
         1.5,
         "The mask perturbation moves the boundary along an axis only where one voxel is at most this "

@@ -9,6 +9,10 @@ Four perturbed versions of every focus mask are measured with the public
   above ``focus_grow_min_hu - N`` are added (a slightly looser one);
 
 (smoothed as the segmentation smooths: a Gaussian of ``focus_smooth_mm``);
+* ``image resampled``: the HU around the focus resampled on a grid shifted by
+  ``stability_resample_shift`` of a voxel along every axis (trilinear, which
+  also blurs them a little, as a slightly different reconstruction grid
+  would), the masks kept (:func:`resampled_source`);
 * ``mask eroded`` / ``mask dilated`` by ``stability_mask_voxels`` voxels
   (a face-connected structuring element, so the step is one voxel along each
   axis), but only along the axes whose voxels are at most
@@ -20,7 +24,7 @@ Four perturbed versions of every focus mask are measured with the public
   stage and made their studies ``indeterminate``.
 
 ``N`` is ``[classify] stability_threshold_hu``. The confidence becomes the top
-score times the fraction of the 5 measurements (original + 4) that agree on the
+score times the fraction of the 6 measurements (original + 5) that agree on the
 stage, and the stages seen are recorded in ``FocusStage.perturbed_stages``. A
 perturbation that leaves fewer than 8 voxels is skipped.
 
@@ -71,6 +75,7 @@ from .types import FocusStage
 if TYPE_CHECKING:
     from ..config import Config
     from ..features import FocusFeatures
+    from ..features._roi import RoiSource
     from ..io.volume import Volume
     from ..segment import Segmentation
     from ..segment.foci import Focus
@@ -244,6 +249,45 @@ def perturbed_foci(
     return out
 
 
+def resampled_source(source: RoiSource, *, shift_voxels: float) -> RoiSource:
+    """Resample the HU around a focus on a grid shifted by `shift_voxels` along every axis.
+
+    The HU and smoothed HU are interpolated trilinearly at the shifted voxel
+    centres (so they are also blurred a little, as a slightly different
+    reconstruction grid would blur them); the focus, bone and metal masks stay
+    as segmented, so the boundary now falls a fraction of a voxel differently
+    on the image.
+
+    Parameters
+    ----------
+    source : RoiSource
+        The arrays around the focus (:func:`hostage.features.roi_source`).
+    shift_voxels : float
+        Grid shift as a fraction of a voxel, the same along z, y and x.
+
+    Returns
+    -------
+    RoiSource
+        Same box and masks, resampled HU.
+
+    Examples
+    --------
+    >>> from hostage.features._roi import RoiSource
+    >>> hu = np.zeros((3, 3, 4), np.float32); hu[..., 2:] = 100.0
+    >>> src = RoiSource(box_zyx=(slice(0, 3), slice(0, 3), slice(0, 4)), hu=hu, hu_smooth=hu,
+    ...                 smooth_exact_zyx=(slice(0, 3), slice(0, 3), slice(0, 4)),
+    ...                 labels=np.zeros(hu.shape, np.int32), bone=hu > 1e9, metal=hu > 1e9)
+    >>> resampled_source(src, shift_voxels=0.5).hu[1, 1].tolist()
+    [0.0, 0.0, 50.0, 100.0]
+    """
+    shift = (shift_voxels,) * 3
+
+    def interp(a: np.ndarray) -> np.ndarray:
+        return np.asarray(ndi.shift(a, shift, order=1, mode="nearest"), dtype=np.float32)
+
+    return dataclasses.replace(source, hu=interp(source.hu), hu_smooth=interp(source.hu_smooth))
+
+
 def check_stability(
     volume: Volume,
     seg: Segmentation,
@@ -299,8 +343,18 @@ def check_stability(
             for b, n in zip(focus.bbox_zyx, volume.shape_zyx, strict=True)
         )
         source = roi_source(volume, seg, box, config=config.features)  # type: ignore[arg-type]
+        jobs = [(name, pf, source) for name, pf in variants]
+        if ccfg.stability_resample_shift > 0:
+            shift = ccfg.stability_resample_shift
+            jobs.append(
+                (
+                    f"image resampled {shift:g} voxel off the grid",
+                    focus,
+                    resampled_source(source, shift_voxels=shift),
+                )
+            )
         seen: list[tuple[str, Stage]] = []
-        for name, pf in variants:
+        for name, pf, src in jobs:
             values = measure(
                 volume,
                 pf,
@@ -308,7 +362,7 @@ def check_stability(
                 config=config.features,
                 families=families,
                 names=names,
-                source=source,
+                source=src,
             ).values
             seen.append((name, score_focus(values, config=ccfg).stage))
         out.append(_apply(st, seen, ccfg.min_confidence))
@@ -334,7 +388,7 @@ def _apply(st: FocusStage, seen: Sequence[tuple[str, Stage]], min_confidence: fl
     else:
         reasons.append(
             f"stable: the same stage under all {len(seen)} perturbations "
-            "(threshold and mask changes)"
+            "(threshold, mask and resampling changes)"
         )
     return dataclasses.replace(
         st,

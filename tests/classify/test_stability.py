@@ -1,7 +1,10 @@
 """Perturbed foci (threshold ±N HU, mask ±1 voxel) and how flips lower the confidence."""
 
+import dataclasses
+
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
 from hostage.classify.stability import _apply, perturbed_foci
 from hostage.classify.types import FocusStage
@@ -154,7 +157,7 @@ def test_stable_focus_keeps_its_confidence():
     assert not st.unstable and not st.readiness_ambiguous(max_flip_fraction=0.0)
     assert (
         st.reasons[-1]
-        == "stable: the same stage under all 2 perturbations (threshold and mask changes)"
+        == "stable: the same stage under all 2 perturbations (threshold, mask and resampling changes)"
     )
     # immature <-> amorphous flips lower the confidence but do not touch readiness
     st = _apply(_stage(IM, 0.8), [("a", A), ("b", IM)], 0.5)
@@ -214,6 +217,12 @@ def test_fast_path_gives_the_full_remeasure_answer(phantom_small):
 
     fams = families_for(stage_feature_names())
     assert 0 < len(fams) < len(FAMILIES)
+    shift = cfg.classify.stability_resample_shift
+    assert shift > 0
+    shifted = dataclasses.replace(
+        vol,
+        hu=ndi.shift(vol.hu.astype(np.float32), (shift,) * 3, order=1, mode="nearest"),
+    )
     for focus, st in zip(seg.foci, fast, strict=True):
         full = []
         for _, pf in perturbed_foci(
@@ -237,8 +246,11 @@ def test_fast_path_gives_the_full_remeasure_answer(phantom_small):
                 for k, v in subset.items()
             )
             full.append(score_focus(everything, config=cfg.classify).stage)
+        # the resampled image: the whole volume shifted half a voxel, then measured in full
+        everything = measure(shifted, focus, seg, config=cfg.features).values
+        full.append(score_focus(everything, config=cfg.classify).stage)
         assert st.perturbed_stages == tuple(full)
-        assert len(full) >= 3  # a perturbation that leaves < 8 voxels is skipped
+        assert len(full) >= 4  # a perturbation that leaves < 8 voxels is skipped
 
 
 def test_shared_roi_source_gives_the_same_features(phantom_small):
