@@ -197,11 +197,24 @@ def test_stage_reads_only_the_stage_feature_names(phantom_small):
     assert len(stages) >= 2  # the phantom's foci are not all one stage: the check has teeth
 
 
+def _perturbed_as_configured(vol, focus, seg, cfg):
+    """perturbed_foci with the perturbations of `cfg` (what check_stability measures)."""
+    return perturbed_foci(
+        vol,
+        focus,
+        seg,
+        grow_min_hu=cfg.segment.focus_grow_min_hu,
+        threshold_hu=cfg.classify.stability_threshold_hu,
+        mask_voxels=cfg.classify.stability_mask_voxels,
+        smooth_mm=cfg.segment.focus_smooth_mm,
+        mask_max_step_mm=cfg.classify.stability_mask_max_step_mm,
+    )
+
+
 def test_fast_path_gives_the_full_remeasure_answer(phantom_small):
     """check_stability (only the stage families) agrees with a full measure of every perturbation."""
     from hostage.classify import check_stability, classify
     from hostage.classify.rules import score_focus
-    from hostage.classify.stability import perturbed_foci
     from hostage.config import Config
     from hostage.features import FAMILIES, families_for, measure
     from hostage.segment import segment
@@ -225,16 +238,7 @@ def test_fast_path_gives_the_full_remeasure_answer(phantom_small):
     )
     for focus, st in zip(seg.foci, fast, strict=True):
         full = []
-        for _, pf in perturbed_foci(
-            vol,
-            focus,
-            seg,
-            grow_min_hu=cfg.segment.focus_grow_min_hu,
-            threshold_hu=cfg.classify.stability_threshold_hu,
-            mask_voxels=cfg.classify.stability_mask_voxels,
-            smooth_mm=cfg.segment.focus_smooth_mm,
-            mask_max_step_mm=cfg.classify.stability_mask_max_step_mm,
-        ):
+        for _, pf in _perturbed_as_configured(vol, focus, seg, cfg):
             everything = measure(vol, pf, seg, config=cfg.features).values
             subset = measure(
                 vol, pf, seg, config=cfg.features, families=fams, names=stage_feature_names()
@@ -270,15 +274,7 @@ def test_shared_roi_source_gives_the_same_features(phantom_small):
             for b, n in zip(focus.bbox_zyx, vol.shape_zyx, strict=True)
         )
         src = roi_source(vol, seg, box, config=cfg.features)
-        variants = perturbed_foci(
-            vol,
-            focus,
-            seg,
-            grow_min_hu=cfg.segment.focus_grow_min_hu,
-            threshold_hu=cfg.classify.stability_threshold_hu,
-            mask_voxels=cfg.classify.stability_mask_voxels,
-            smooth_mm=cfg.segment.focus_smooth_mm,
-        )
+        variants = _perturbed_as_configured(vol, focus, seg, cfg)
         for _, pf in [("original", focus), *variants]:
             a = measure(vol, pf, seg, config=cfg.features).values
             b = measure(vol, pf, seg, config=cfg.features, source=src).values
