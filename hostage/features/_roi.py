@@ -281,7 +281,7 @@ def _nearest_mm(points_zyx_mm: np.ndarray, query_zyx_mm: np.ndarray) -> float:
 class RoiSource:
     """The study's arrays around one focus, cut, converted and smoothed once for several ROIs.
 
-    The stability check measures four perturbed masks of every focus; each
+    The stability check measures five perturbed versions of every focus; each
     ROI is cut from these arrays (:func:`build_roi` with ``source=``) rather
     than from the volume and segmentation again. Every array covers
     :attr:`box_zyx` of the volume.
