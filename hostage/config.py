@@ -237,6 +237,20 @@ class SegmentConfig:
         min=0,
         max=1,
     )
+    native_marrow_partial_min_exposure: float = param(
+        0.4,
+        "A body with its own walled-off interior that is less exposed than native_marrow_min_exposure "
+        "(partly buried between bone surfaces) is a focus if at least this fraction of its outer neighbours "
+        "is soft tissue and its interior is coarser than the host bone's (native_marrow_texture_min_hu).",
+        min=0,
+        max=1,
+    )
+    native_marrow_texture_min_hu: float = param(
+        60.0,
+        "Least excess (HU) of such an interior's within-block contrast (block maximum minus mean, median) "
+        "over the host bone's own interior: trabeculae with fatty marrow between, not the host's cancellous bone.",
+        min=0,
+    )
     tubular_min_elongation: float = param(
         4.0,
         "Candidates with sqrt(λ1/λ2) at least this, long and thin (tubular_*), are vessels, not foci.",

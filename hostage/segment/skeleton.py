@@ -137,6 +137,37 @@ def _loose_thin(
     return out
 
 
+def _rim_of(focus: np.ndarray, bone: np.ndarray, thin: np.ndarray, *, steps: int) -> np.ndarray:
+    """Thin blocks nearer (26-connected steps within `thin`) to `focus` than to `bone`.
+
+    Both grow into `thin` one block per step for `steps` steps; a block reached by
+    both at once stays with the bone. Only the neighbourhood of `focus` is
+    computed.
+
+    Examples
+    --------
+    >>> f = np.zeros((1, 1, 7), bool); f[0, 0, 0] = True
+    >>> b = np.zeros((1, 1, 7), bool); b[0, 0, 6] = True
+    >>> t = ~(f | b)
+    >>> _rim_of(f, b, t, steps=5).astype(int).ravel().tolist()
+    [0, 1, 1, 0, 0, 0, 0]
+    """
+    out = np.zeros(thin.shape, bool)
+    box = _bbox(focus, steps + 1)
+    mine, theirs, free = focus[box].copy(), bone[box].copy(), thin[box].copy()
+    full26 = np.ones((3, 3, 3), bool)
+    for _ in range(steps):
+        grow_b = ndi.binary_dilation(theirs, structure=full26) & free
+        grow_f = ndi.binary_dilation(mine, structure=full26) & free & ~grow_b
+        if not grow_f.any():
+            break
+        mine |= grow_f
+        theirs |= grow_b
+        free &= ~(grow_f | grow_b)
+    out[box] = mine & thin[box]
+    return out
+
+
 def _own_marrow_bodies(
     filled: np.ndarray,
     dense: np.ndarray,
@@ -151,6 +182,9 @@ def _own_marrow_bodies(
     z_offset: int,
     n_slices: int,
     fov_edges_yx: tuple[tuple[bool, bool], ...] = ((False, False), (False, False)),
+    texture_hu: np.ndarray | None = None,
+    partial_min_exposure: float = 1.0,
+    texture_min_hu: float = 0.0,
 ) -> np.ndarray:
     """Bodies with their own marrow space, walled off from the bone's: foci fused to bone.
 
@@ -170,6 +204,19 @@ def _own_marrow_bodies(
     the scan's ends, at least `min_volume_mm3`, and at least `min_exposure`
     of its outer neighbours are soft tissue (a focus in muscle, not a pocket
     of the bone's own interior).
+
+    A body partly buried between bone surfaces (a focus filling the crevice
+    between a femoral neck and a trochanter, or one pressed onto a shaft
+    whose thick cortex it shares) has fewer soft-tissue neighbours, as does
+    a knob of native bone cut off from the bone's interior by a thick
+    cortex. Such a body (at least `partial_min_exposure` exposed) is a focus
+    only when its interior also differs from the host bone's own: mature HO
+    holds well-defined trabeculae with fatty marrow between [2], the host's
+    cancellous bone or marrow is finer and more uniform. `texture_hu` is the
+    within-block contrast (block maximum minus block mean, HU); the median
+    over the interior must exceed the median over the host bone's own
+    interior by at least `texture_min_hu`. Both are measured in the same
+    scan, so noise and blur shift them alike.
 
     Returns
     -------
@@ -222,6 +269,18 @@ def _own_marrow_bodies(
                 for s, (lo, hi), n_ax in zip(sl[1:], fov_edges_yx, filled.shape[1:], strict=True)
             )
         )
+    # the host bone's own interior texture (median within-block contrast), per bone
+    host_texture = np.full(int(blab.max()) + 1, np.inf)
+    if texture_hu is None:
+        texture_hu = np.zeros(filled.shape, np.float32)
+    own_blocks = own[lab] & cav
+    if own_blocks.any():
+        b_own, t_own = blab[own_blocks], texture_hu[own_blocks]
+        order_b = np.argsort(b_own, kind="stable")
+        b_sorted, t_sorted = b_own[order_b], t_own[order_b]
+        starts = np.flatnonzero(np.r_[True, b_sorted[1:] != b_sorted[:-1]])
+        for a, b in zip(starts, np.r_[starts[1:], len(b_sorted)], strict=True):
+            host_texture[b_sorted[a]] = float(np.median(t_sorted[a:b]))
     half = [int(np.ceil(shell_mm / c)) + 1 for c in cs]
     for i, sl in enumerate(objs, start=1):
         if sl is None or own[i] or small[i]:
@@ -242,22 +301,27 @@ def _own_marrow_bodies(
         n_b = int(body.sum())
         if n_b * block_mm3 < min_volume_mm3:
             continue
+        # (an interior cut by the scan's ends is the bone's own, above; the wall of a
+        # focus closed inside the scan may reach the last slice through the host's cortex)
         bz = np.flatnonzero(body.any(axis=(1, 2)))
-        zs, ze = z_offset + box[0].start + int(bz[0]), z_offset + box[0].start + int(bz[-1]) + 1
-        if (ze - zs) * cs[0] >= min_length_mm or zs == 0 or ze == n_slices:
+        if (int(bz[-1]) + 1 - int(bz[0])) * cs[0] >= min_length_mm:
             continue
         shell = ndi.binary_dilation(body, structure=full26) & ~body
         exposed = float(np.mean(soft[shell])) if shell.any() else 1.0
+        excess = float(np.median(texture_hu[sl][lab[sl] == i])) - host_texture[bone_of[i]]
         logger.debug(
-            "interior %d at z %d-%d: body %d blocks (%.0f mm3), exposure %.2f",
+            "interior %d at z %d-%d: body %d blocks (%.0f mm3), exposure %.2f, texture excess %.0f HU",
             i,
-            zs,
-            ze,
+            z_offset + sl[0].start,
+            z_offset + sl[0].stop,
             n_b,
             n_b * block_mm3,
             exposed,
+            excess,
         )
-        if exposed >= min_exposure:
+        if exposed >= min_exposure or (
+            exposed >= partial_min_exposure and excess >= texture_min_hu
+        ):
             out[box] |= body
     return out
 
@@ -279,6 +343,9 @@ def native_skeleton_coarse(
     marrow_shell_mm: float = _DEFAULTS.native_marrow_shell_mm,
     marrow_min_exposure: float = _DEFAULTS.native_marrow_min_exposure,
     marrow_wall_min_hu: float = _DEFAULTS.native_marrow_wall_min_hu,
+    marrow_partial_min_exposure: float = _DEFAULTS.native_marrow_partial_min_exposure,
+    marrow_texture_min_hu: float = _DEFAULTS.native_marrow_texture_min_hu,
+    block_mean_hu: np.ndarray | None = None,
 ) -> np.ndarray:
     """Native bone on the coarse grid (cortex, cancellous bone and marrow).
 
@@ -321,6 +388,16 @@ def native_skeleton_coarse(
     marrow_wall_min_hu : float
         Blocks whose maximum reaches this HU are cortical walls between
         interiors (cancellous bone and marrow stay below it).
+    marrow_partial_min_exposure : float
+        A body with its own interior that is less exposed than
+        `marrow_min_exposure` but at least this is a focus when its interior
+        is coarser than the host bone's (`marrow_texture_min_hu`).
+    marrow_texture_min_hu : float
+        Least excess (HU) of the interior's median within-block contrast
+        (block maximum minus block mean) over the host bone's own interior.
+    block_mean_hu : (cz, cy, cx) ndarray, optional
+        Block means (HU), for the interior texture; without them partly
+        buried bodies stay bone.
 
     Returns
     -------
@@ -378,6 +455,10 @@ def native_skeleton_coarse(
     thick_native = native_ids[thick] & filled
     thick_other = (thick > 0) & ~thick_native
     thin = filled & ~thick_native & ~thick_other
+    if thick_other.any():
+        # the rim of a focus cut off by the erosion (its cortex, thinner than the
+        # erosion) belongs to the focus, not to the bone it touches
+        thin &= ~_rim_of(thick_other, thick_native, thin, steps=1)
     if thin_max_contact < 1.0:
         thin &= ~_loose_thin(
             thin,
@@ -421,6 +502,11 @@ def native_skeleton_coarse(
                 (b.start == 0, b.stop == n_ax)
                 for b, n_ax in zip(box[1:], dense.shape[1:], strict=True)
             ),
+            texture_hu=None
+            if block_mean_hu is None
+            else block_max_hu[box].astype(np.float32) - block_mean_hu[box],
+            partial_min_exposure=marrow_partial_min_exposure if block_mean_hu is not None else 1.0,
+            texture_min_hu=marrow_texture_min_hu,
         )
     out[box] = native
     logger.debug(
