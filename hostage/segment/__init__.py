@@ -262,6 +262,9 @@ def segment(
             marrow_wall_min_hu=config.native_marrow_wall_min_hu,
             marrow_partial_min_exposure=config.native_marrow_partial_min_exposure,
             marrow_texture_min_hu=config.native_marrow_texture_min_hu,
+            protrusion_min_mm=config.native_protrusion_min_mm,
+            protrusion_reference_mm=config.native_protrusion_reference_mm,
+            protrusion_min_share=config.native_protrusion_min_share,
             block_mean_hu=cmean,
         )
     ref_values, ref_warnings = measure_reference(

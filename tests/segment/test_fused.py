@@ -344,3 +344,54 @@ def test_lobulated_lesion_fused_to_bone_is_one_focus_with_its_rim():
         assert np.count_nonzero(ph.bone_mask[f.bbox_zyx][f.mask]) < 0.1 * f.mask.sum()
         owners.append(int(counts[1:].argmax()) + 1 if counts[1:].any() else 0)
     assert sorted(owners) == [les.id for les in ph.truth.lesions]
+
+
+@pytest.mark.parametrize(("bone_span_mm", "reported"), [(90.0, False), (np.inf, True)])
+def test_interior_spanning_a_bone_is_native(bone_span_mm, reported):
+    """Two bones joined at the block size (a femur and its hemipelvis across the hip
+    joint): the smaller interior, short in z but spanning 100 mm across, is a bone's
+    own, not a focus's, however exposed."""
+    from hostage.segment.skeleton import _own_marrow_bodies
+
+    z, y, x = np.ogrid[:30, :40, :70]
+    # a thick tube (the larger interior) and a flat bar 100 mm long in x (the smaller)
+    tube = np.broadcast_to(np.hypot(y - 20, x - 10) <= 8, (30, 40, 70))
+    tube_in = np.broadcast_to(np.hypot(y - 20, x - 10) <= 6, (30, 40, 70))
+    bar = (z >= 10) & (z <= 17) & (y >= 17) & (y <= 23) & (x >= 17) & (x <= 67)
+    bar_in = (z >= 11) & (z <= 16) & (y >= 18) & (y <= 22) & (x >= 18) & (x <= 66)
+    filled = tube | bar
+    dense = filled & ~(tube_in | bar_in)
+    out = _own_marrow_bodies(
+        filled,
+        dense,
+        filled.copy(),
+        spacing_zyx_mm=(2.0, 2.0, 2.0),
+        shell_mm=4.0,
+        min_length_mm=90.0,
+        min_volume_mm3=50.0,
+        min_exposure=0.5,
+        z_offset=0,
+        n_slices=40,
+        bone_span_mm=bone_span_mm,
+    )
+    assert bool(out[13, 20, 40]) is reported
+    assert not out[:, 20, 10].any()
+
+
+@pytest.mark.slow
+def test_lesion_free_full_pelvis_on_a_fine_grid_gives_no_focus():
+    """Both hips, the whole pelvis inside a 150 mm scan at 1 x 0.78 mm: a hemipelvis
+    joined to its femur at the block size is bone (its interior spans 130 mm), and so is
+    the edge of an iliac wing whose cancellous interior runs on into the pelvis's."""
+    ph = make_phantom(
+        (150, 400, 400),
+        (1.0, 0.78, 0.78),
+        rng=123,
+        lesions=[],
+        noise_hu=25.0,
+        layout="pelvis",
+        distractors=False,
+    )
+    seg = segment(ph.volume, config=CFG)
+    assert seg.foci == ()
+    assert seg.bone_mask[ph.bone_mask].mean() > 0.9
