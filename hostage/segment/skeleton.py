@@ -46,7 +46,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..config import SegmentConfig
-from ._grid import CoarseGrid
+from ._grid import CoarseGrid, box_dilate, box_erode
 from .body import fill_holes_per_slice
 
 __all__ = ["native_skeleton_coarse"]
@@ -55,6 +55,29 @@ logger = logging.getLogger(__name__)
 
 #: Defaults of the settings the caller may not pass (``[segment]``).
 _DEFAULTS = SegmentConfig()
+
+
+def _face_shift(mask: np.ndarray, *, erode: bool) -> np.ndarray:
+    """Erosion (border 1) or dilation (border 0) by the 6-neighbourhood, by shifted views.
+
+    Equals :func:`scipy.ndimage.binary_erosion` / ``binary_dilation`` with the
+    face-connected structure, several times faster on large masks.
+
+    Examples
+    --------
+    >>> m = np.zeros((3, 3, 3), bool); m[1, 1, 1] = True
+    >>> int(_face_shift(m, erode=False).sum()), int(_face_shift(~m, erode=True).sum())
+    (7, 20)
+    """
+    out = mask.copy()
+    op = np.logical_and if erode else np.logical_or
+    for axis in range(mask.ndim):
+        lo = [slice(None)] * mask.ndim
+        hi = [slice(None)] * mask.ndim
+        lo[axis], hi[axis] = slice(None, -1), slice(1, None)
+        op(out[tuple(lo)], mask[tuple(hi)], out=out[tuple(lo)])
+        op(out[tuple(hi)], mask[tuple(lo)], out=out[tuple(hi)])
+    return out
 
 
 def _bbox(mask: np.ndarray, pad: int) -> tuple[slice, ...]:
@@ -97,7 +120,7 @@ def _loose_thin(
     if not thin.any():
         return out
     full26 = np.ones((3, 3, 3), bool)
-    near_thick = ndi.binary_dilation(thick_native, structure=full26)
+    near_thick = box_dilate(thick_native, (1, 1, 1))
     lab, _ = ndi.label(thin, structure=full26)
     block_mm3 = float(np.prod(spacing_zyx_mm))
     for i, sl in enumerate(ndi.find_objects(lab), start=1):
@@ -155,10 +178,9 @@ def _rim_of(focus: np.ndarray, bone: np.ndarray, thin: np.ndarray, *, steps: int
     out = np.zeros(thin.shape, bool)
     box = _bbox(focus, steps + 1)
     mine, theirs, free = focus[box].copy(), bone[box].copy(), thin[box].copy()
-    full26 = np.ones((3, 3, 3), bool)
     for _ in range(steps):
-        grow_b = ndi.binary_dilation(theirs, structure=full26) & free
-        grow_f = ndi.binary_dilation(mine, structure=full26) & free & ~grow_b
+        grow_b = box_dilate(theirs, (1, 1, 1)) & free
+        grow_f = box_dilate(mine, (1, 1, 1)) & free & ~grow_b
         if not grow_f.any():
             break
         mine |= grow_f
@@ -237,7 +259,7 @@ def _own_marrow_bodies(
     out = np.zeros(filled.shape, bool)
     face6 = ndi.generate_binary_structure(3, 1)
     # interior: not a wall, and not on the bone's outer surface (partial-volume edge blocks)
-    cav = native & ~dense & ndi.binary_erosion(filled, structure=face6, border_value=1)
+    cav = native & ~dense & _face_shift(filled, erode=True)
     if reference_out is not None:
         reference_out[...] = cav
     if not cav.any():
@@ -293,7 +315,7 @@ def _own_marrow_bodies(
     # Blocks next to a wall straddle cortex (high maximum over a lower mean) whatever
     # the interior holds: compare them with the host's blocks next to its walls, and
     # blocks away from the walls with the host's away from its walls.
-    near_wall = cav & ndi.binary_dilation(dense, structure=face6)
+    near_wall = cav & _face_shift(dense, erode=False)
     host_texture = np.full((int(blab.max()) + 1, 2), np.inf)
     own_blocks = own[lab] & cav
     for side in (0, 1):
@@ -331,7 +353,7 @@ def _own_marrow_bodies(
         bz = np.flatnonzero(body.any(axis=(1, 2)))
         if (int(bz[-1]) + 1 - int(bz[0])) * cs[0] >= min_length_mm:
             continue
-        shell = ndi.binary_dilation(body, structure=full26) & ~body
+        shell = box_dilate(body, (1, 1, 1)) & ~body
         exposed = float(np.mean(soft[shell])) if shell.any() else 1.0
         mine = lab[sl] == i
         excess = float(
@@ -409,11 +431,22 @@ def _protrusions(
     cs = spacing_zyx_mm
     full26 = np.ones((3, 3, 3), bool)
     block_mm3 = float(np.prod(cs))
-    surface = native & ~ndi.binary_erosion(filled, structure=full26, border_value=1)
-    lab, _ = ndi.label(thin, structure=full26)
+    # a block within one block (26-neighbourhood) of an interior cannot stand
+    # min_protrusion_mm beyond it: a component with too few other blocks to make a
+    # part of min_volume_mm3 is skipped
+    lab, n_lab = ndi.label(thin, structure=full26)
+    if float(np.sqrt(sum(c * c for c in cs))) < min_protrusion_mm:
+        n_far = np.bincount(lab[thin & ~box_dilate(interiors, (1, 1, 1))], minlength=n_lab + 1)
+    else:
+        n_far = np.bincount(lab[thin], minlength=n_lab + 1)
+    far = n_far * block_mm3 >= min_volume_mm3
+    far[0] = False
+    if not far.any():
+        return out
+    surface = native & ~box_erode(filled, (1, 1, 1))
     margin = [int(np.ceil(reference_mm / c)) for c in cs]
     for k, sl in enumerate(ndi.find_objects(lab), start=1):
-        if sl is None:
+        if sl is None or not far[k]:
             continue
         comp_blocks = int(np.count_nonzero(lab[sl] == k))
         if comp_blocks * block_mm3 < min_volume_mm3:
@@ -427,7 +460,7 @@ def _protrusions(
             continue  # no interior to measure the cortex from
         comp = lab[box] == k
         depth = ndi.distance_transform_edt(~inner, sampling=cs)
-        ref = surface[box] & ~ndi.binary_dilation(comp, structure=full26)
+        ref = surface[box] & ~box_dilate(comp, (1, 1, 1))
         if np.count_nonzero(ref) < 8:
             continue
         cortex_mm = float(np.median(depth[ref]))
@@ -611,16 +644,17 @@ def native_skeleton_coarse(
     # A bone's interior (marrow, cancellous bone) is one space: a thick body whose
     # interior runs on into that of the long skeleton is part of the bone (the edge of
     # an iliac wing the erosion cut off), not a focus with its own.
-    face6 = ndi.generate_binary_structure(3, 1)
-    cav_all = (
-        filled
-        & (block_max_hu[box] < marrow_wall_min_hu)
-        & ndi.binary_erosion(filled, structure=face6, border_value=1)
-    )
-    clab, _ = ndi.label(cav_all, structure=face6)
-    skeleton_cav = np.zeros(int(clab.max()) + 1, bool)
-    skeleton_cav[clab[native_ids[thick] & (thick > 0) & cav_all]] = True
-    skeleton_cav[0] = False
+    clab = np.zeros(filled.shape, np.int32)
+    skeleton_cav = np.zeros(1, bool)
+    if not native_ids[1:].all():
+        face6 = ndi.generate_binary_structure(3, 1)
+        cav_all = (
+            filled & (block_max_hu[box] < marrow_wall_min_hu) & _face_shift(filled, erode=True)
+        )
+        clab, _ = ndi.label(cav_all, structure=face6)
+        skeleton_cav = np.zeros(int(clab.max()) + 1, bool)
+        skeleton_cav[clab[native_ids[thick] & (thick > 0) & cav_all]] = True
+        skeleton_cav[0] = False
     for i, sl in enumerate(objs, start=1):
         if sl is None or native_ids[i]:
             continue
