@@ -109,7 +109,8 @@ def _loose_thin(
     scan's ends, at least `min_volume_mm3`, mostly exposed to soft tissue (at
     least `min_exposure` of its outer neighbours) and touches the thick native
     bone with at most `max_contact` of its blocks. A plate rim or a spur of
-    native bone grows out of the thick bone along its whole base.
+    native bone grows out of the thick bone along its whole base. The blocks
+    touching the thick bone stay with it.
 
     Returns
     -------
@@ -156,7 +157,9 @@ def _loose_thin(
             exposed,
         )
         if exposed >= min_exposure:
-            out[sl_pad] |= body_i
+            # the blocks where it touches the bone straddle both: they stay with the
+            # bone, so that the bone's own surface is not carved off with the focus
+            out[sl_pad] |= body_i & ~near_thick[sl_pad]
     return out
 
 

@@ -205,3 +205,32 @@ def test_unresolved_plate_edge_is_bone(min_share, flagged):
     )
     assert bool(out[:, 12, 30].any()) is flagged
     assert not out[:, :, :27].any()
+
+
+def test_loose_thin_body_leaves_its_contact_with_the_bone():
+    """A thin dense body lying against the thick bone (2 mm blocks) is a focus, but the
+    blocks where it touches the bone stay bone: the bone's own surface is not carved off
+    with it (a 500 mm3 sliver of acetabular rim was reported that way)."""
+    from hostage.segment.skeleton import _loose_thin
+
+    thick = np.zeros((20, 30, 30), bool)
+    thick[:, 5:15, 5:15] = True  # the bone, through every slice
+    thin = np.zeros_like(thick)
+    thin[6:12, 10:13, 15:19] = True  # a strip on its side, 4 blocks thick
+    thin[6:12, 13:15, 15:16] = True  # plus a sliver along the bone surface
+    filled = thick | thin
+    out = _loose_thin(
+        thin,
+        thick,
+        filled,
+        spacing_zyx_mm=(2.0, 2.0, 2.0),
+        min_length_mm=90.0,
+        min_volume_mm3=50.0,
+        min_exposure=0.5,
+        max_contact=0.5,
+        z_offset=0,
+        n_slices=20,
+    )
+    assert out[8, 11, 18] and out[8, 11, 16]
+    # blocks face to face with the bone (x = 15) stay bone
+    assert not out[:, :, 15].any()
