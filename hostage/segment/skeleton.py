@@ -101,6 +101,7 @@ def _loose_thin(
     max_contact: float,
     z_offset: int,
     n_slices: int,
+    cortical: np.ndarray | None = None,
 ) -> np.ndarray:
     """Thin dense bodies that only touch the thick native skeleton: foci, not bone.
 
@@ -110,7 +111,8 @@ def _loose_thin(
     least `min_exposure` of its outer neighbours) and touches the thick native
     bone with at most `max_contact` of its blocks. A plate rim or a spur of
     native bone grows out of the thick bone along its whole base. The blocks
-    touching the thick bone stay with it.
+    touching the thick bone that hold cortex (`cortical`, every block when
+    not given) stay with it.
 
     Returns
     -------
@@ -157,9 +159,11 @@ def _loose_thin(
             exposed,
         )
         if exposed >= min_exposure:
-            # the blocks where it touches the bone straddle both: they stay with the
-            # bone, so that the bone's own surface is not carved off with the focus
-            out[sl_pad] |= body_i & ~near_thick[sl_pad]
+            # the blocks where it touches the bone straddle both: those holding
+            # cortex stay with the bone, so that the bone's own surface is not
+            # carved off with the focus
+            keep = near_thick[sl_pad] if cortical is None else near_thick[sl_pad] & cortical[sl_pad]
+            out[sl_pad] |= body_i & ~keep
     return out
 
 
@@ -693,6 +697,7 @@ def native_skeleton_coarse(
             max_contact=thin_max_contact,
             z_offset=box[0].start,
             n_slices=dense.shape[0],
+            cortical=block_max_hu[box] >= marrow_wall_min_hu,
         )
     lab2, _ = ndi.label(thick_native | thin, structure=full26)
     ids = np.unique(lab2[thick_native])

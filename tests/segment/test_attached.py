@@ -209,8 +209,9 @@ def test_unresolved_plate_edge_is_bone(min_share, flagged):
 
 def test_loose_thin_body_leaves_its_contact_with_the_bone():
     """A thin dense body lying against the thick bone (2 mm blocks) is a focus, but the
-    blocks where it touches the bone stay bone: the bone's own surface is not carved off
-    with it (a 500 mm3 sliver of acetabular rim was reported that way)."""
+    blocks where it touches the bone and that hold cortex stay bone: the bone's own
+    surface is not carved off with it (a 500 mm3 sliver of acetabular rim was reported
+    that way), while a faint focus keeps its own blocks against the bone."""
     from hostage.segment.skeleton import _loose_thin
 
     thick = np.zeros((20, 30, 30), bool)
@@ -234,3 +235,21 @@ def test_loose_thin_body_leaves_its_contact_with_the_bone():
     assert out[8, 11, 18] and out[8, 11, 16]
     # blocks face to face with the bone (x = 15) stay bone
     assert not out[:, :, 15].any()
+    # ... when they hold cortex; a faint focus's blocks against the bone stay with it
+    cortical = thick.copy()
+    cortical[:, 13:15, 15] = True  # the sliver is cortex, the strip's contact is not
+    out = _loose_thin(
+        thin,
+        thick,
+        filled,
+        spacing_zyx_mm=(2.0, 2.0, 2.0),
+        min_length_mm=90.0,
+        min_volume_mm3=50.0,
+        min_exposure=0.5,
+        max_contact=0.5,
+        z_offset=0,
+        n_slices=20,
+        cortical=cortical,
+    )
+    assert out[8, 11, 15]
+    assert not out[:, 13:15, 15].any()
