@@ -11,20 +11,24 @@ How a focus fused to bone is kept apart from it (on the coarse grid):
    in z (or most of a shorter scan) are native; other cores are thick bodies
    that are not part of the long skeleton: mature HO fused to bone when
    mostly exposed to soft tissue (at least ``native_min_exposure`` of its
-   outer neighbours), else a fragment of native bone.
+   outer neighbours), else a fragment of native bone; a core whose interior
+   runs on into the long skeleton's is bone too (a bone's interior is one
+   space: the edge of an iliac wing cut off by the erosion).
 3. The thick parts of each (the opening: core dilated back, inside the
    filled mask) are assigned to their core. Cores cut by the first or last
    slice are native too (a bone continuing outside the scan; a focus cut by
    the scan's end is not reported). Thin leftovers (plate rims, spurs)
-   join the skeleton when connected to a native thick part and not only to a
-   non-native one.
+   join the skeleton when connected to a native thick part, except those
+   next to a non-native core and not to a native one (the rim of a focus cut
+   off at its neck, :func:`_rim_of`).
 4. *Foci against the bone*: a thin component (no core of its own, so step 2
    cannot cut it off) that touches the thick native bone with at most
    ``native_touch_max_contact`` of its blocks, is mostly exposed to soft
    tissue (``native_touch_min_exposure``), short in z and not cut by the
    scan's ends is a focus lying against the bone, not a plate rim or spur
-   (those grow out of the thick bone along their whole base). Any dense body
-   cut by the first or last slice or by the edge of the field of view is bone
+   (those grow out of the thick bone along their whole base); its blocks
+   against the bone that hold cortex stay bone. Any dense body cut by the
+   first or last slice or by the edge of the field of view is bone
    continuing outside the scan.
 5. *Foci fused to the bone*: HO forms outside the native cortex, so a mature
    focus fused to a bone keeps its own interior (marrow, cancellous bone),
@@ -35,7 +39,15 @@ How a focus fused to bone is kept apart from it (on the coarse grid):
    focus when at least ``native_marrow_min_exposure`` of that body's outer
    neighbours are soft tissue (:func:`_own_marrow_bodies`). This finds foci
    fused over a broad patch, which no erosion can cut off without also
-   cutting a femoral head off its neck.
+   cutting a femoral head off its neck. A body partly buried between bone
+   surfaces needs ``native_marrow_partial_min_exposure`` and an interior
+   coarser than the host bone's (``native_marrow_texture_min_hu``); an
+   interior spanning ``native_min_length_mm`` in 3-D is a bone's own.
+6. *Foci lying on the bone*: HO adds material outside the bone's cortical
+   envelope (its interior plus a cortex of slowly varying thickness). A thin
+   body standing ``native_protrusion_min_mm`` beyond the local envelope is a
+   focus (:func:`_protrusions`): a strip fused along the bone, which has
+   neither a neck nor, at the block size, a marrow space of its own.
 """
 
 from __future__ import annotations
