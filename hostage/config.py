@@ -237,6 +237,42 @@ class SegmentConfig:
         min=0,
         max=1,
     )
+    native_marrow_partial_min_exposure: float = param(
+        0.4,
+        "A body with its own walled-off interior that is less exposed than native_marrow_min_exposure "
+        "(partly buried between bone surfaces) is a focus if at least this fraction of its outer neighbours "
+        "is soft tissue and its interior is coarser than the host bone's (native_marrow_texture_min_hu).",
+        min=0,
+        max=1,
+    )
+    native_marrow_texture_min_hu: float = param(
+        60.0,
+        "Least excess (HU) of such an interior's within-block contrast (block maximum minus mean, median) "
+        "over the host bone's own interior: trabeculae with fatty marrow between, not the host's cancellous bone.",
+        min=0,
+    )
+    native_protrusion_min_mm: float = param(
+        4.0,
+        "A thin dense body lying on the bone (no core after native_erode_mm) whose blocks stand at least this far "
+        "(mm) outside the bone's local cortical envelope (its interior plus the cortical thickness around) is a "
+        "focus, not bone; 0 turns this off.",
+        min=0,
+    )
+    native_protrusion_reference_mm: float = param(
+        15.0,
+        "The local cortical thickness for native_protrusion_min_mm is the median over the bone's surface within "
+        "this distance (mm) of the body.",
+        min=0,
+        min_exclusive=True,
+    )
+    native_protrusion_min_share: float = param(
+        0.4,
+        "Such a body must be at least this share of the thin bone within native_protrusion_reference_mm "
+        "(the edge of a plate, unresolved at the block size, is a small part of the plate), unless it "
+        "stands out at least twice native_protrusion_min_mm.",
+        min=0,
+        max=1,
+    )
     tubular_min_elongation: float = param(
         4.0,
         "Candidates with sqrt(λ1/λ2) at least this, long and thin (tubular_*), are vessels, not foci.",

@@ -257,6 +257,15 @@ def segment(
             thin_max_contact=config.native_touch_max_contact,
             thin_min_exposure=config.native_touch_min_exposure,
             thin_min_volume_mm3=0.5 * config.min_focus_volume_mm3,
+            marrow_shell_mm=config.native_marrow_shell_mm,
+            marrow_min_exposure=config.native_marrow_min_exposure,
+            marrow_wall_min_hu=config.native_marrow_wall_min_hu,
+            marrow_partial_min_exposure=config.native_marrow_partial_min_exposure,
+            marrow_texture_min_hu=config.native_marrow_texture_min_hu,
+            protrusion_min_mm=config.native_protrusion_min_mm,
+            protrusion_reference_mm=config.native_protrusion_reference_mm,
+            protrusion_min_share=config.native_protrusion_min_share,
+            block_mean_hu=cmean,
         )
     ref_values, ref_warnings = measure_reference(
         hu,
