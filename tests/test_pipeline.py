@@ -152,3 +152,25 @@ def test_prior_study_stable_or_grown(phantom_factory):
     grown = analyse(ph.volume, prior=smaller).result
     assert grown.resection.status is Resection.NOT_READY
     assert any("grew by 100 % since the prior study" in r for r in grown.resection.reasons)
+
+
+def test_bundled_sample_study_is_staged_as_its_truth():
+    """The README's main command: each of the three lesions is one focus of its own stage.
+
+    Its immature lesion (a porous 22 mm ellipsoid apart from the femur) used to be taken
+    for a fragment of native bone: its own thinner mineral surrounded its dense core.
+    """
+    from pathlib import Path
+
+    study = Path(__file__).resolve().parents[1] / "sample_data" / "study"
+    truth = json.loads((study / "truth.json").read_text())
+    result = hostage.stage(study)
+    assert len(result.foci) == len(truth["lesions"]) == 3
+    for lesion in truth["lesions"]:
+        centre = np.asarray(lesion["centre_lps_mm"])
+        focus = min(
+            result.foci, key=lambda f: np.linalg.norm(np.asarray(f.centroid_lps_mm) - centre)
+        )
+        assert np.linalg.norm(np.asarray(focus.centroid_lps_mm) - centre) < 0.2 * lesion["size_mm"]
+        assert focus.stage.value == lesion["stage"], focus.reasons
+    assert result.resection.status.value == truth["expected_resection"]

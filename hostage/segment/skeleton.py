@@ -674,8 +674,19 @@ def native_skeleton_coarse(
         skeleton_cav = np.zeros(int(clab.max()) + 1, bool)
         skeleton_cav[clab[native_ids[thick] & (thick > 0) & cav_all]] = True
         skeleton_cav[0] = False
+    # A thick body apart from the long skeleton (its dense component holds no long or
+    # cut core) cannot be a fragment of it: the exposure test does not apply. A porous
+    # immature focus is wrapped in its own thinner mineral, which the test would read as
+    # "surrounded by bone".
+    flab, _ = ndi.label(filled, structure=full26)
+    with_skeleton = np.zeros(int(flab.max()) + 1, bool)
+    with_skeleton[flab[native_ids[lab] & (lab > 0)]] = True
+    with_skeleton[0] = False
     for i, sl in enumerate(objs, start=1):
         if sl is None or native_ids[i]:
+            continue
+        if not with_skeleton[flab[sl][lab[sl] == i]].any():
+            logger.debug("core %d: apart from the long skeleton", i)
             continue
         sl_pad = tuple(
             slice(max(0, s.start - 2 * h - 1), s.stop + 2 * h + 1)
