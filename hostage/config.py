@@ -536,7 +536,7 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'rim' in the immature score (log-odds per unit evidence)."
     )
     weight_rim_mature: float = param(
-        2.7277, "Weight of evidence 'rim' in the mature score (log-odds per unit evidence)."
+        2.7353, "Weight of evidence 'rim' in the mature score (log-odds per unit evidence)."
     )
     weight_trabecular_amorphous: float = param(
         0.0, "Weight of evidence 'trabecular' in the amorphous score (log-odds per unit evidence)."
@@ -545,7 +545,7 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'trabecular' in the immature score (log-odds per unit evidence)."
     )
     weight_trabecular_mature: float = param(
-        0.0297, "Weight of evidence 'trabecular' in the mature score (log-odds per unit evidence)."
+        0.0053, "Weight of evidence 'trabecular' in the mature score (log-odds per unit evidence)."
     )
     weight_marrow_amorphous: float = param(
         0.0, "Weight of evidence 'marrow' in the amorphous score (log-odds per unit evidence)."
@@ -554,7 +554,7 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'marrow' in the immature score (log-odds per unit evidence)."
     )
     weight_marrow_mature: float = param(
-        0.0224, "Weight of evidence 'marrow' in the mature score (log-odds per unit evidence)."
+        0.0248, "Weight of evidence 'marrow' in the mature score (log-odds per unit evidence)."
     )
     weight_margin_amorphous: float = param(
         0.0, "Weight of evidence 'margin' in the amorphous score (log-odds per unit evidence)."
@@ -563,7 +563,7 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'margin' in the immature score (log-odds per unit evidence)."
     )
     weight_margin_mature: float = param(
-        1.2601, "Weight of evidence 'margin' in the mature score (log-odds per unit evidence)."
+        1.3879, "Weight of evidence 'margin' in the mature score (log-odds per unit evidence)."
     )
     weight_density_amorphous: float = param(
         0.0, "Weight of evidence 'density' in the amorphous score (log-odds per unit evidence)."
@@ -572,25 +572,25 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'density' in the immature score (log-odds per unit evidence)."
     )
     weight_density_mature: float = param(
-        2.0421, "Weight of evidence 'density' in the mature score (log-odds per unit evidence)."
+        2.0068, "Weight of evidence 'density' in the mature score (log-odds per unit evidence)."
     )
     weight_mineral_amorphous: float = param(
         0.0, "Weight of evidence 'mineral' in the amorphous score (log-odds per unit evidence)."
     )
     weight_mineral_immature: float = param(
-        1.414, "Weight of evidence 'mineral' in the immature score (log-odds per unit evidence)."
+        1.3312, "Weight of evidence 'mineral' in the immature score (log-odds per unit evidence)."
     )
     weight_mineral_mature: float = param(
-        1.414, "Weight of evidence 'mineral' in the mature score (log-odds per unit evidence)."
+        1.3312, "Weight of evidence 'mineral' in the mature score (log-odds per unit evidence)."
     )
     weight_outline_amorphous: float = param(
         0.0, "Weight of evidence 'outline' in the amorphous score (log-odds per unit evidence)."
     )
     weight_outline_immature: float = param(
-        0.9671, "Weight of evidence 'outline' in the immature score (log-odds per unit evidence)."
+        0.9873, "Weight of evidence 'outline' in the immature score (log-odds per unit evidence)."
     )
     weight_outline_mature: float = param(
-        0.9671, "Weight of evidence 'outline' in the mature score (log-odds per unit evidence)."
+        0.9873, "Weight of evidence 'outline' in the mature score (log-odds per unit evidence)."
     )
     weight_faint_rim_amorphous: float = param(
         0.0, "Weight of evidence 'faint_rim' in the amorphous score (log-odds per unit evidence)."
@@ -599,38 +599,38 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'faint_rim' in the immature score (log-odds per unit evidence)."
     )
     weight_faint_rim_mature: float = param(
-        0.5754, "Weight of evidence 'faint_rim' in the mature score (log-odds per unit evidence)."
+        0.4979, "Weight of evidence 'faint_rim' in the mature score (log-odds per unit evidence)."
     )
     weight_zonal_amorphous: float = param(
         0.0, "Weight of evidence 'zonal' in the amorphous score (log-odds per unit evidence)."
     )
     weight_zonal_immature: float = param(
-        0.7997, "Weight of evidence 'zonal' in the immature score (log-odds per unit evidence)."
+        0.8588, "Weight of evidence 'zonal' in the immature score (log-odds per unit evidence)."
     )
     weight_zonal_mature: float = param(
-        0.935, "Weight of evidence 'zonal' in the mature score (log-odds per unit evidence)."
+        0.8703, "Weight of evidence 'zonal' in the mature score (log-odds per unit evidence)."
     )
     weight_specks_amorphous: float = param(
         0.0, "Weight of evidence 'specks' in the amorphous score (log-odds per unit evidence)."
     )
     weight_specks_immature: float = param(
-        0.6246, "Weight of evidence 'specks' in the immature score (log-odds per unit evidence)."
+        0.5186, "Weight of evidence 'specks' in the immature score (log-odds per unit evidence)."
     )
     weight_specks_mature: float = param(
-        0.6246, "Weight of evidence 'specks' in the mature score (log-odds per unit evidence)."
+        0.5186, "Weight of evidence 'specks' in the mature score (log-odds per unit evidence)."
     )
     weight_network_amorphous: float = param(
         0.0, "Weight of evidence 'network' in the amorphous score (log-odds per unit evidence)."
     )
     weight_network_immature: float = param(
-        0.5666, "Weight of evidence 'network' in the immature score (log-odds per unit evidence)."
+        0.6186, "Weight of evidence 'network' in the immature score (log-odds per unit evidence)."
     )
     weight_network_mature: float = param(
-        0.5666, "Weight of evidence 'network' in the mature score (log-odds per unit evidence)."
+        0.6186, "Weight of evidence 'network' in the mature score (log-odds per unit evidence)."
     )
     bias_amorphous: float = param(0.0, "Baseline log-odds of the amorphous stage.")
-    bias_immature: float = param(-2.08, "Baseline log-odds of the immature stage.")
-    bias_mature: float = param(-5.1923, "Baseline log-odds of the mature stage.")
+    bias_immature: float = param(-2.0408, "Baseline log-odds of the immature stage.")
+    bias_mature: float = param(-5.087, "Baseline log-odds of the mature stage.")
     atypical_min_density: float = param(
         0.55,
         "Central-first mineralisation is flagged atypical only when the focus is this dense "
