@@ -101,10 +101,11 @@ def _density(v: float, e: float) -> str:
 
 
 def _mineral(v: float, e: float) -> str:
+    # three even bands: the share changes smoothly between the stages, with no "absent"
     where = f"{_pct(v)} of the focus at mineral density"
     if e >= 0.67:
         return f"solidly mineralised matrix ({where})"
-    if e > 0.0:
+    if e >= 0.33:
         return f"partly mineralised matrix ({where})"
     return f"low, patchy mineral ({where})"
 

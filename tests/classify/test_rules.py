@@ -220,6 +220,10 @@ def test_a_mineralised_matrix_favours_immature_over_low_patchy_mineral():
     assert odds(solid) > 2.0 * odds(patchy)
     assert "solidly mineralised matrix (70 % of the focus at mineral density)" in solid.reasons
     assert "low, patchy mineral (30 % of the focus at mineral density)" in patchy.reasons
+    # three even bands of the ramp: barely past its start still reads as low
+    for share, words in ((0.37, "low, patchy mineral"), (0.5, "partly mineralised matrix")):
+        st = score_focus({**IMMATURE, "density_mineral_fraction": share}, config=CFG)
+        assert f"{words} ({100 * share:.0f} % of the focus at mineral density)" in st.reasons
 
 
 def test_a_focus_without_bone_density_mineral_has_no_speck_evidence():
