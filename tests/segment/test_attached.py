@@ -220,10 +220,8 @@ def test_loose_thin_body_leaves_its_contact_with_the_bone():
     thin[6:12, 10:13, 15:19] = True  # a strip on its side, 4 blocks thick
     thin[6:12, 13:15, 15:16] = True  # plus a sliver along the bone surface
     filled = thick | thin
-    out = _loose_thin(
-        thin,
-        thick,
-        filled,
+    # 2 mm blocks, a 40 mm scan
+    blocks = dict(
         spacing_zyx_mm=(2.0, 2.0, 2.0),
         min_length_mm=90.0,
         min_volume_mm3=50.0,
@@ -232,24 +230,13 @@ def test_loose_thin_body_leaves_its_contact_with_the_bone():
         z_offset=0,
         n_slices=20,
     )
+    out = _loose_thin(thin, thick, filled, **blocks)
     assert out[8, 11, 18] and out[8, 11, 16]
     # blocks face to face with the bone (x = 15) stay bone
     assert not out[:, :, 15].any()
     # ... when they hold cortex; a faint focus's blocks against the bone stay with it
     cortical = thick.copy()
     cortical[:, 13:15, 15] = True  # the sliver is cortex, the strip's contact is not
-    out = _loose_thin(
-        thin,
-        thick,
-        filled,
-        spacing_zyx_mm=(2.0, 2.0, 2.0),
-        min_length_mm=90.0,
-        min_volume_mm3=50.0,
-        min_exposure=0.5,
-        max_contact=0.5,
-        z_offset=0,
-        n_slices=20,
-        cortical=cortical,
-    )
+    out = _loose_thin(thin, thick, filled, **blocks, cortical=cortical)
     assert out[8, 11, 15]
     assert not out[:, 13:15, 15].any()

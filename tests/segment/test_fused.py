@@ -293,6 +293,17 @@ def _coarse_ball_on_tube(z_centre):
     return filled, dense
 
 
+#: _own_marrow_bodies settings on 2 mm blocks (shell 4 mm, no long interior in these scenes)
+_BLOCKS_2MM = dict(
+    spacing_zyx_mm=(2.0, 2.0, 2.0),
+    shell_mm=4.0,
+    min_length_mm=90.0,
+    min_volume_mm3=50.0,
+    min_exposure=0.5,
+    z_offset=0,
+)
+
+
 @pytest.mark.parametrize(("z_centre", "found"), [(8.0, True), (9.5, False)])
 def test_focus_wall_in_the_last_slice_but_interior_inside_the_scan(z_centre, found):
     """A focus whose interior ends before the last slice is a focus, though its wall
@@ -305,12 +316,7 @@ def test_focus_wall_in_the_last_slice_but_interior_inside_the_scan(z_centre, fou
         filled,
         dense,
         filled.copy(),
-        spacing_zyx_mm=(2.0, 2.0, 2.0),
-        shell_mm=4.0,
-        min_length_mm=90.0,
-        min_volume_mm3=50.0,
-        min_exposure=0.5,
-        z_offset=0,
+        **_BLOCKS_2MM,
         n_slices=12,
     )
     # the ball's centre block is a focus exactly when its interior stays inside the scan
@@ -365,12 +371,7 @@ def test_interior_spanning_a_bone_is_native(bone_span_mm, reported):
         filled,
         dense,
         filled.copy(),
-        spacing_zyx_mm=(2.0, 2.0, 2.0),
-        shell_mm=4.0,
-        min_length_mm=90.0,
-        min_volume_mm3=50.0,
-        min_exposure=0.5,
-        z_offset=0,
+        **_BLOCKS_2MM,
         n_slices=40,
         bone_span_mm=bone_span_mm,
     )
