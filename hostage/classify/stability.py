@@ -1,18 +1,13 @@
 """Robust calls: re-measure each focus under small perturbations and see whether its stage holds.
 
-Four perturbed versions of every focus mask are measured with the public
+Five perturbed versions of every focus are measured with the public
 :func:`hostage.features.measure` and staged with the same rules:
 
 * ``threshold +N HU``: boundary voxels of the focus whose smoothed HU is below
   ``focus_grow_min_hu + N`` are dropped (a slightly stricter segmentation);
 * ``threshold -N HU``: voxels just outside the focus whose smoothed HU is at or
-  above ``focus_grow_min_hu - N`` are added (a slightly looser one);
-
-(smoothed as the segmentation smooths: a Gaussian of ``focus_smooth_mm``);
-* ``image resampled``: the HU around the focus resampled on a grid shifted by
-  ``stability_resample_shift`` of a voxel along every axis (trilinear, which
-  also blurs them a little, as a slightly different reconstruction grid
-  would), the masks kept (:func:`resampled_source`);
+  above ``focus_grow_min_hu - N`` are added (a slightly looser one), the HU
+  smoothed as the segmentation smooths them (a Gaussian of ``focus_smooth_mm``);
 * ``mask eroded`` / ``mask dilated`` by ``stability_mask_voxels`` voxels
   (a face-connected structuring element, so the step is one voxel along each
   axis), but only along the axes whose voxels are at most
@@ -21,7 +16,11 @@ Four perturbed versions of every focus mask are measured with the public
   to four times the in-plane step, and no longer a small perturbation (it
   removes the cortex of the caps). On 60 evaluation phantoms this perturbation
   alone moved 4 mature foci on 2-2.5 mm slices (scores 0.72-0.91) to a lower
-  stage and made their studies ``indeterminate``.
+  stage and made their studies ``indeterminate``;
+* ``image resampled``: the HU around the focus resampled on a grid shifted by
+  ``stability_resample_shift`` of a voxel along every axis (trilinear, which
+  also blurs them a little, as a slightly different reconstruction grid
+  would), the masks kept (:func:`resampled_source`).
 
 ``N`` is ``[classify] stability_threshold_hu``. The confidence becomes the top
 score times the fraction of the 6 measurements (original + 5) that agree on the
@@ -39,13 +38,14 @@ enter the stage (size, relation to bone, metal) and the study-level distance
 look-ups they need are not run again. The stage is
 the same as with a full :func:`hostage.features.measure` (tested).
 
-The four measurements of a focus share one :class:`~hostage.features.RoiSource`
+The measurements of a focus share one :class:`~hostage.features.RoiSource`
 (the crop of HU, labels, bone and metal around the focus's box widened by the
 largest step, converted and smoothed once); each perturbed ROI is cut from it
-with the same values as from the volume (tested). What remains per mask is the
+with the same values as from the volume (tested; the resampled image is an
+interpolated copy of it). What remains per mask is the
 work that depends on the mask: its distance transform and surface mesh, the
 profiles along the mesh normals, the texture of the focus. Measured on the
-300 x 512 x 512 phantom of ``benchmarks/speed.py`` (4 foci, 16 perturbed masks,
+300 x 512 x 512 phantom of ``benchmarks/speed.py`` (4 foci, then 16 perturbed masks,
 CPU seconds, process_time, best of 3 on a shared 2-core machine): 2.5-2.8 s
 with every family's full computation, 1.16-1.26 s asking the texture and rim
 families for the stage's features only, 1.08-1.14 s with the shared source.
