@@ -51,8 +51,7 @@ def _call(st: FocusStage) -> str:
 def _doubt(st: FocusStage) -> str:
     if st.abstained:
         return "the classifier abstained (too few signs measurable)"
-    mature = st.stage is Stage.MATURE
-    across = [s for s in st.perturbed_stages if (s is Stage.MATURE) != mature]
+    across = st.boundary_flips
     if across:
         flipped = sorted({s.value for s in across})
         return (

@@ -336,7 +336,7 @@ def check_stability(
             mask_max_step_mm=ccfg.stability_mask_max_step_mm,
         )
         # every perturbed mask lies within the focus's box widened by the largest step:
-        # its arrays are cut, converted and smoothed once for the four measurements
+        # its arrays are cut, converted and smoothed once for all the measurements
         grow = max(ccfg.stability_mask_voxels, 1)
         box = tuple(
             slice(max(0, b.start - grow), min(n, b.stop + grow))

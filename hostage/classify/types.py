@@ -74,6 +74,12 @@ class FocusStage:
         return sorted(self.scores, key=lambda s: -self.scores[s])[1]
 
     @property
+    def boundary_flips(self) -> tuple[Stage, ...]:
+        """The perturbed stages that lie across the mature boundary from `stage`."""
+        mature = self.stage is Stage.MATURE
+        return tuple(s for s in self.perturbed_stages if (s is Stage.MATURE) != mature)
+
+    @property
     def boundary_flip_fraction(self) -> float:
         """Fraction of the perturbed re-measurements whose stage lies across the mature boundary.
 
@@ -81,9 +87,7 @@ class FocusStage:
         """
         if not self.perturbed_stages:
             return 0.0
-        mature = self.stage is Stage.MATURE
-        flips = sum((s is Stage.MATURE) != mature for s in self.perturbed_stages)
-        return flips / len(self.perturbed_stages)
+        return len(self.boundary_flips) / len(self.perturbed_stages)
 
     def readiness_ambiguous(self, *, max_flip_fraction: float) -> bool:
         """Say whether the mature / not-mature call itself is in doubt.
