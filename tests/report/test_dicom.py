@@ -298,3 +298,23 @@ def test_optional_free_text_is_not_copied(kit, tmp_path):
         assert ds.PatientID == "TEST-ID-1"
         assert ds.AccessionNumber == "ACC1"
     assert hd.seg.segread(ctx.out_dir / SEG_NAME).number_of_segments == len(study.result.foci)
+
+
+def test_series_without_patient_and_study_type2_attributes_gets_seg_and_sr(kit, tmp_path):
+    # de-identified exports often drop PatientName and friends; the outputs must still be written
+    study = kit.make_study("axial-isotropic")
+    files = kit.write_dicom_series(study.volume, tmp_path / "series")
+    for path in files:
+        ds = pydicom.dcmread(path)
+        for keyword in ("PatientName", "PatientBirthDate", "ReferringPhysicianName", "StudyID"):
+            if keyword in ds:
+                delattr(ds, keyword)
+        ds.save_as(path)
+    ctx = kit.outputs_for(study, tmp_path / "out", files)
+    write_seg(ctx)
+    write_sr(ctx)
+    for name in (SEG_NAME, SR_NAME):
+        ds = pydicom.dcmread(ctx.out_dir / name)
+        assert ds.PatientName == "" and ds.StudyID == ""
+        assert ds.PatientID == "TEST-ID-1"
+    assert hd.seg.segread(ctx.out_dir / SEG_NAME).number_of_segments == len(study.result.foci)
