@@ -300,6 +300,7 @@ def segment(
         candidates=candidates,
         native=native,
         config=config,
+        edge_width_mm=ref_values["edge_width_mm"],
     )
     # full-size outputs: only the pages that are written get memory
     labels = sparse_zeros(volume.shape_zyx, np.int32)

@@ -153,6 +153,139 @@ def _is_tubular(
     return thick <= max_diameter_mm
 
 
+def _bone_give_back(
+    hu: np.ndarray,
+    *,
+    grid: CoarseGrid,
+    native: np.ndarray,
+    box: tuple[slice, slice, slice],
+    smoothed: np.ndarray,
+    focus: np.ndarray,
+    near_bone: np.ndarray,
+    dense_min_hu: float,
+    envelope_mm: float,
+    edge_width_mm: float,
+    smooth_mm: float,
+) -> np.ndarray:
+    """Dense native-bone voxels of one crop that belong to a focus: HO the coarse skeleton swallowed.
+
+    The bone is rebuilt at full resolution in the crop widened by twice
+    `envelope_mm` (beyond the scan's edges the bone is continued by edge
+    replication): the voxels of native-bone blocks whose smoothed HU reach
+    `dense_min_hu`, with the bone's interior (per-slice holes, and voxels at
+    least one block inside the native blocks). Its opening by a ball of
+    `envelope_mm` is the bone's smooth envelope (shaft, cortex, head); d is
+    the distance (mm) beyond it. The halo is the blur halo of normal cortex:
+    `edge_width_mm` plus one voxel step (the largest spacing).
+
+    * *Seeds*: dense voxels of `focus` farther than the halo beyond the
+      envelope (growth never starts from bone alone, nor from the bone's own
+      halo).
+    * *Candidates*: dense bone with 0 < d ≤ `envelope_mm`, within
+      `envelope_mm` of the focus's dense voxels, never in the first or last
+      slice of the scan (a shaft cut by the scan's end stands out of its
+      envelope). The dense voxels of the one-voxel ring `near_bone` keeps out
+      of the focus (near it) connect them.
+    * A connected piece (26-neighbourhood) of candidates and dense focus
+      voxels is given back when it holds at least one coarse block's worth
+      of seeds (a fleck of the bone's halo outside the native blocks holds
+      less); of it, the part farther than the halo beyond the envelope (the
+      corners the ball rounds off normal cortex stay within it) and what
+      lies within the halo plus one voxel of that part (its base).
+
+    Parameters
+    ----------
+    hu : (Z, Y, X) ndarray
+        CT values (HU) of the whole volume.
+    grid : CoarseGrid
+        The coarse grid.
+    native : (cz, cy, cx) ndarray of bool
+        Native bone blocks.
+    box : tuple of 3 slice
+        The focus crop (full-resolution indices).
+    smoothed : ndarray of float32
+        Smoothed HU of the crop.
+    focus : ndarray of bool
+        The focus's soft-tissue voxels in the crop.
+    near_bone : ndarray of bool
+        Native blocks of the crop dilated by one voxel (kept out of `focus`).
+    dense_min_hu : float
+        Dense voxels (bone and focus) reach this smoothed HU.
+    envelope_mm : float
+        Radius (mm) of the ball that opens the bone; also how far beyond the
+        envelope bone may be given back.
+    edge_width_mm : float
+        The scanner's 10-90 % edge width on native cortex (mm).
+    smooth_mm : float
+        Gaussian smoothing (mm) of the widened crop.
+
+    Returns
+    -------
+    ndarray of bool
+        The voxels of the crop given back to the focus (crop shape).
+    """
+    from ._grid import ball_dilate, ball_erode, ball_structure
+
+    spacing = grid.spacing_zyx_mm
+    empty = np.zeros(focus.shape, bool)
+    dense = smoothed >= dense_min_hu
+    focus_dense = focus & dense
+    if not focus_dense.any():
+        return empty
+    # the blur halo of normal cortex: the scanner's edge width plus one voxel step
+    halo_mm = edge_width_mm + max(spacing)
+    ball = ball_structure(envelope_mm, spacing_zyx_mm=spacing)
+    # opening at a voxel depends on bone up to two radii away
+    reach = [2 * (n // 2) for n in ball.shape]
+    want = [(b.start - r, b.stop + r) for b, r in zip(box, reach, strict=True)]
+    big = tuple(slice(max(0, lo), min(n, hi)) for (lo, hi), n in zip(want, hu.shape, strict=True))
+    in_box = tuple(
+        slice(b.start - g.start, b.stop - g.start) for b, g in zip(box, big, strict=True)
+    )
+    nat = grid.upsample(native, big)
+    s_big = _smooth(hu[big], spacing, smooth_mm)
+    bone_dense = nat & (s_big >= dense_min_hu)
+    deep = box_erode(nat, grid.factors_zyx)
+    bone = nat & fill_holes_per_slice(bone_dense | deep)
+    # missing context beyond the scan's edges: the bone continues (edge replication)
+    ext = [(b.start - lo, hi - b.stop) for (lo, hi), b in zip(want, big, strict=True)]
+    padded = np.pad(bone, ext, mode="edge")
+    envelope = ball_dilate(ball_erode(padded, ball), ball)
+    dist = ndi.distance_transform_edt(~envelope, sampling=spacing)
+    inner = tuple(
+        slice(e0 + b.start - g.start, e0 + b.stop - g.start)
+        for (e0, _), b, g in zip(ext, box, big, strict=True)
+    )
+    d = dist[inner]
+    # the focus's own dense voxels: beyond the blur halo of the bone's envelope
+    seeds = focus_dense & (d > halo_mm)
+    if not seeds.any():
+        return empty
+    give = dense & bone[in_box] & (d > 0) & (d <= envelope_mm)
+    # no bone is given back at the scan's first or last slice (cut ends of a shaft)
+    for z in (0, hu.shape[0] - 1):
+        if box[0].start <= z < box[0].stop:
+            give[z - box[0].start] = False
+    # only near the focus: within the envelope radius of its dense voxels
+    near_focus = ndi.distance_transform_edt(~focus_dense, sampling=spacing) <= envelope_mm
+    give &= near_focus
+    if not give.any():
+        return empty
+    bridge = dense & near_bone & ~bone[in_box] & near_focus
+    lab, n = ndi.label(give | bridge | focus_dense, structure=np.ones((3, 3, 3), bool))
+    # growth starts from at least one coarse block of the focus's own dense voxels
+    # (a fleck of the bone's halo outside the native blocks is smaller)
+    keep = np.bincount(lab[seeds], minlength=n + 1) >= int(np.prod(grid.factors_zyx))
+    keep[0] = False
+    grown = keep[lab] & (give | bridge)
+    # the part beyond the halo, and its base: what lies within the halo (plus a voxel) of it
+    core = grown & give & (d > halo_mm)
+    if not core.any():
+        return empty
+    base = ball_structure(halo_mm + max(spacing), spacing_zyx_mm=spacing)
+    return grown & ball_dilate(core, base)
+
+
 def find_foci(
     hu: np.ndarray,
     *,
@@ -164,6 +297,7 @@ def find_foci(
     candidates: np.ndarray,
     native: np.ndarray,
     config: SegmentConfig,
+    edge_width_mm: float = math.nan,
 ) -> list[tuple[tuple[slice, slice, slice], np.ndarray]]:
     """Find hyperdense soft-tissue foci: coarse hysteresis + grouping, refined per crop.
 
@@ -241,6 +375,7 @@ def find_foci(
     pad_mm = config.group_distance_mm + 3.0 * max(config.focus_smooth_mm, 1.0) + max(spacing)
     close_ball = ball_structure(config.group_distance_mm / 2.0, spacing_zyx_mm=spacing)
     voxel_mm3 = float(np.prod(spacing))
+    envelope_on = config.focus_bone_envelope_mm > 0 and math.isfinite(edge_width_mm)
     found: list[tuple[tuple[slice, slice, slice], np.ndarray]] = []
     # coarse pre-filter: a group must be able to hold a reportable focus
     block_mm3 = float(np.prod(cs))
@@ -276,6 +411,22 @@ def find_foci(
         m = m[p:-p, p:-p, p:-p]
         m = fill_holes(m)
         m = fill_holes_per_slice(m) & region & ~nat
+        if envelope_on and nat.any():
+            give = _bone_give_back(
+                hu,
+                grid=grid,
+                native=native,
+                box=box,
+                smoothed=s,
+                focus=m,
+                near_bone=nat,
+                dense_min_hu=config.focus_seed_min_hu,
+                envelope_mm=config.focus_bone_envelope_mm,
+                edge_width_mm=edge_width_mm,
+                smooth_mm=config.focus_smooth_mm,
+            )
+            if give.any():
+                m = fill_holes(m | give)
         lab, _ = ndi.label(m, structure=np.ones((3, 3, 3), bool))
         for k, csl in enumerate(ndi.find_objects(lab), start=1):
             if csl is None:
