@@ -224,7 +224,7 @@ def _bone_give_back(
     ndarray of bool
         The voxels of the crop given back to the focus (crop shape).
     """
-    from ._grid import ball_dilate, ball_erode, ball_structure
+    from ._grid import ball_dilate, ball_erode, ball_structure, box_dilate
 
     spacing = grid.spacing_zyx_mm
     empty = np.zeros(focus.shape, bool)
@@ -232,46 +232,67 @@ def _bone_give_back(
     focus_dense = focus & dense
     if not focus_dense.any():
         return empty
-    # the blur halo of normal cortex: the scanner's edge width plus one voxel step
-    halo_mm = edge_width_mm + max(spacing)
     ball = ball_structure(envelope_mm, spacing_zyx_mm=spacing)
-    # opening at a voxel depends on bone up to two radii away
-    reach = [2 * (n // 2) for n in ball.shape]
-    want = [(b.start - r, b.stop + r) for b, r in zip(box, reach, strict=True)]
+    half = tuple(n // 2 for n in ball.shape)
+    # bone can only be given back near both the focus and the native blocks
+    nat_box = grid.upsample(native, box)
+    roi = box_dilate(focus_dense, half) & box_dilate(nat_box, (1, 1, 1))  # type: ignore[arg-type]
+    if not roi.any():
+        return empty
+    sub = _bbox(roi, pad=(0, 0, 0))
+    # the opening at a voxel depends on bone up to two radii away
+    want = [
+        (b.start + s.start - 2 * h, b.start + s.stop + 2 * h)
+        for b, s, h in zip(box, sub, half, strict=True)
+    ]
     big = tuple(slice(max(0, lo), min(n, hi)) for (lo, hi), n in zip(want, hu.shape, strict=True))
-    in_box = tuple(
-        slice(b.start - g.start, b.stop - g.start) for b, g in zip(box, big, strict=True)
-    )
     nat = grid.upsample(native, big)
     s_big = _smooth(hu[big], spacing, smooth_mm)
-    bone_dense = nat & (s_big >= dense_min_hu)
     deep = box_erode(nat, grid.factors_zyx)
-    bone = nat & fill_holes_per_slice(bone_dense | deep)
+    bone = nat & fill_holes_per_slice((nat & (s_big >= dense_min_hu)) | deep)
     # missing context beyond the scan's edges: the bone continues (edge replication)
     ext = [(b.start - lo, hi - b.stop) for (lo, hi), b in zip(want, big, strict=True)]
-    padded = np.pad(bone, ext, mode="edge")
-    envelope = ball_dilate(ball_erode(padded, ball), ball)
-    dist = ndi.distance_transform_edt(~envelope, sampling=spacing)
-    inner = tuple(
-        slice(e0 + b.start - g.start, e0 + b.stop - g.start)
-        for (e0, _), b, g in zip(ext, box, big, strict=True)
+    envelope = ball_dilate(ball_erode(np.pad(bone, ext, mode="edge"), ball), ball)
+    # the blur halo of normal cortex: the scanner's edge width plus one voxel step
+    halo_mm = edge_width_mm + max(spacing)
+    # distances are needed on the region (plus a voxel) only
+    area = _pad_box(sub, (1, 1, 1), focus.shape)
+    around = _pad_box(area, half, focus.shape)
+    near = np.zeros(focus.shape, bool)
+    near[around] = ball_dilate(focus_dense[around], ball)
+    full = tuple(slice(b.start + a.start, b.start + a.stop) for b, a in zip(box, area, strict=True))
+    ctx = tuple(
+        slice(f.start - g.start + e0 - h, f.stop - g.start + e0 + h)
+        for f, g, (e0, _), h in zip(full, big, ext, half, strict=True)
     )
-    d = dist[inner]
-    # the focus's own dense voxels: beyond the blur halo of the bone's envelope
-    seeds = focus_dense & (d > halo_mm)
+    inner = tuple(slice(h, -h if h else None) for h in half)
+    env_ctx = envelope[ctx]
+    env = env_ctx[inner]
+    within_r = ball_dilate(env_ctx, ball)[inner]
+    within_halo = ball_dilate(env_ctx, ball_structure(halo_mm, spacing_zyx_mm=spacing))[inner]
+    bone_a = bone[
+        tuple(slice(f.start - g.start, f.stop - g.start) for f, g in zip(full, big, strict=True))
+    ]
+    # the focus's own dense voxels: beyond the blur halo of the bone's envelope (outside
+    # the region they are farther than envelope_mm from native bone)
+    beyond_halo = np.ones(focus.shape, bool)
+    beyond_halo[area] = ~within_halo
+    seeds = focus_dense & beyond_halo
     if not seeds.any():
         return empty
-    give = dense & bone[in_box] & (d > 0) & (d <= envelope_mm)
+    # dense bone beyond the envelope, within envelope_mm of it and of the focus's dense voxels
+    give = np.zeros(focus.shape, bool)
+    give[area] = bone_a & within_r & ~env
+    give &= dense & near
     # no bone is given back at the scan's first or last slice (cut ends of a shaft)
     for z in (0, hu.shape[0] - 1):
         if box[0].start <= z < box[0].stop:
             give[z - box[0].start] = False
-    # only near the focus: within the envelope radius of its dense voxels
-    near_focus = ndi.distance_transform_edt(~focus_dense, sampling=spacing) <= envelope_mm
-    give &= near_focus
     if not give.any():
         return empty
-    bridge = dense & near_bone & ~bone[in_box] & near_focus
+    bone_box = np.zeros(focus.shape, bool)
+    bone_box[area] = bone_a
+    bridge = dense & near_bone & ~bone_box & near
     lab, n = ndi.label(give | bridge | focus_dense, structure=np.ones((3, 3, 3), bool))
     # growth starts from at least one coarse block of the focus's own dense voxels
     # (a fleck of the bone's halo outside the native blocks is smaller)
@@ -279,11 +300,28 @@ def _bone_give_back(
     keep[0] = False
     grown = keep[lab] & (give | bridge)
     # the part beyond the halo, and its base: what lies within the halo (plus a voxel) of it
-    core = grown & give & (d > halo_mm)
+    core = grown & give & beyond_halo
     if not core.any():
         return empty
     base = ball_structure(halo_mm + max(spacing), spacing_zyx_mm=spacing)
-    return grown & ball_dilate(core, base)
+    around = _pad_box(_bbox(core, pad=(0, 0, 0)), tuple(n // 2 for n in base.shape), focus.shape)
+    out = np.zeros(focus.shape, bool)
+    out[around] = grown[around] & ball_dilate(core[around], base)
+    # what is given back stays connected to those seeds
+    lab, n = ndi.label(out | focus_dense, structure=np.ones((3, 3, 3), bool))
+    keep = np.bincount(lab[seeds], minlength=n + 1) >= int(np.prod(grid.factors_zyx))
+    keep[0] = False
+    return out & keep[lab]
+
+
+def _pad_box(
+    box: tuple[slice, ...], pad: tuple[int, ...], shape: tuple[int, ...]
+) -> tuple[slice, ...]:
+    """`box` widened by `pad` voxels per axis, clipped to `shape`."""
+    return tuple(
+        slice(max(0, b.start - p), min(n, b.stop + p))
+        for b, p, n in zip(box, pad, shape, strict=True)
+    )
 
 
 def find_foci(
