@@ -236,7 +236,7 @@ def _bone_give_back(
     half = tuple(n // 2 for n in ball.shape)
     # bone can only be given back near both the focus and the native blocks
     nat_box = grid.upsample(native, box)
-    roi = box_dilate(focus_dense, half) & box_dilate(nat_box, (1, 1, 1))  # type: ignore[arg-type]
+    roi = box_dilate(focus_dense, half) & box_dilate(nat_box, (1, 1, 1))
     if not roi.any():
         return empty
     sub = _bbox(roi, pad=(0, 0, 0))
