@@ -235,16 +235,20 @@ def _bone_give_back(
     ball = ball_structure(envelope_mm, spacing_zyx_mm=spacing)
     half = tuple(n // 2 for n in ball.shape)
     # bone can only be given back near both the focus and the native blocks
-    nat_box = grid.upsample(native, box)
-    roi = box_dilate(focus_dense, half) & box_dilate(nat_box, (1, 1, 1))
+    roi = box_dilate(focus_dense, half) & box_dilate(grid.upsample(native, box), (1, 1, 1))
     if not roi.any():
         return empty
-    sub = _bbox(roi, pad=(0, 0, 0))
-    # the opening at a voxel depends on bone up to two radii away
-    want = [
-        (b.start + s.start - 2 * h, b.start + s.stop + 2 * h)
-        for b, s, h in zip(box, sub, half, strict=True)
-    ]
+    # the blur halo of normal cortex: the scanner's edge width plus one voxel step
+    halo_mm = edge_width_mm + max(spacing)
+    # the region, widened so that it holds every focus voxel within the halo of the bone
+    area = _pad_box(
+        _bbox(roi, pad=(0, 0, 0)),
+        tuple(math.ceil(halo_mm / s) + 1 for s in spacing),
+        focus.shape,
+    )
+    full = tuple(slice(b.start + a.start, b.start + a.stop) for b, a in zip(box, area, strict=True))
+    # the envelope within envelope_mm of the region depends on bone three radii away
+    want = [(f.start - 3 * h, f.stop + 3 * h) for f, h in zip(full, half, strict=True)]
     big = tuple(slice(max(0, lo), min(n, hi)) for (lo, hi), n in zip(want, hu.shape, strict=True))
     nat = grid.upsample(native, big)
     s_big = _smooth(hu[big], spacing, smooth_mm)
@@ -253,18 +257,11 @@ def _bone_give_back(
     # missing context beyond the scan's edges: the bone continues (edge replication)
     ext = [(b.start - lo, hi - b.stop) for (lo, hi), b in zip(want, big, strict=True)]
     envelope = ball_dilate(ball_erode(np.pad(bone, ext, mode="edge"), ball), ball)
-    # the blur halo of normal cortex: the scanner's edge width plus one voxel step
-    halo_mm = edge_width_mm + max(spacing)
-    # distances are needed on the region (plus a voxel) only
-    area = _pad_box(sub, (1, 1, 1), focus.shape)
     around = _pad_box(area, half, focus.shape)
     near = np.zeros(focus.shape, bool)
     near[around] = ball_dilate(focus_dense[around], ball)
-    full = tuple(slice(b.start + a.start, b.start + a.stop) for b, a in zip(box, area, strict=True))
-    ctx = tuple(
-        slice(f.start - g.start + e0 - h, f.stop - g.start + e0 + h)
-        for f, g, (e0, _), h in zip(full, big, ext, half, strict=True)
-    )
+    # the envelope on the region widened by one radius, and on the region
+    ctx = tuple(slice(2 * h, -2 * h if h else None) for h in half)
     inner = tuple(slice(h, -h if h else None) for h in half)
     env_ctx = envelope[ctx]
     env = env_ctx[inner]
@@ -274,7 +271,7 @@ def _bone_give_back(
         tuple(slice(f.start - g.start, f.stop - g.start) for f, g in zip(full, big, strict=True))
     ]
     # the focus's own dense voxels: beyond the blur halo of the bone's envelope (outside
-    # the region they are farther than envelope_mm from native bone)
+    # the region they are farther than the halo from native blocks)
     beyond_halo = np.ones(focus.shape, bool)
     beyond_halo[area] = ~within_halo
     seeds = focus_dense & beyond_halo
@@ -283,11 +280,19 @@ def _bone_give_back(
     # dense bone beyond the envelope, within envelope_mm of it and of the focus's dense voxels
     give = np.zeros(focus.shape, bool)
     give[area] = bone_a & within_r & ~env
-    give &= dense & near
+    give &= dense
     # no bone is given back at the scan's first or last slice (cut ends of a shaft)
     for z in (0, hu.shape[0] - 1):
         if box[0].start <= z < box[0].stop:
             give[z - box[0].start] = False
+    # a piece standing beyond the halo must end near the focus: one that runs on
+    # (a plate, a ridge, a spur the focus lies against) is the bone's own
+    far = give & beyond_halo
+    lab, n = ndi.label(far, structure=np.ones((3, 3, 3), bool))
+    runs_on = np.zeros(n + 1, bool)
+    runs_on[lab[far & ~near]] = True
+    far &= ~runs_on[lab]
+    give &= near
     if not give.any():
         return empty
     bone_box = np.zeros(focus.shape, bool)
@@ -300,7 +305,7 @@ def _bone_give_back(
     keep[0] = False
     grown = keep[lab] & (give | bridge)
     # the part beyond the halo, and its base: what lies within the halo (plus a voxel) of it
-    core = grown & give & beyond_halo
+    core = grown & far
     if not core.any():
         return empty
     base = ball_structure(halo_mm + max(spacing), spacing_zyx_mm=spacing)
