@@ -285,13 +285,6 @@ def _bone_give_back(
     for z in (0, hu.shape[0] - 1):
         if box[0].start <= z < box[0].stop:
             give[z - box[0].start] = False
-    # a piece standing beyond the halo must end near the focus: one that runs on
-    # (a plate, a ridge, a spur the focus lies against) is the bone's own
-    far = give & beyond_halo
-    lab, n = ndi.label(far, structure=np.ones((3, 3, 3), bool))
-    runs_on = np.zeros(n + 1, bool)
-    runs_on[lab[far & ~near]] = True
-    far &= ~runs_on[lab]
     give &= near
     if not give.any():
         return empty
@@ -305,7 +298,7 @@ def _bone_give_back(
     keep[0] = False
     grown = keep[lab] & (give | bridge)
     # the part beyond the halo, and its base: what lies within the halo (plus a voxel) of it
-    core = grown & far
+    core = grown & give & beyond_halo
     if not core.any():
         return empty
     base = ball_structure(halo_mm + max(spacing), spacing_zyx_mm=spacing)
