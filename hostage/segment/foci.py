@@ -345,8 +345,10 @@ def find_foci(
     full resolution in its own crop: Gaussian ``focus_smooth_mm``, hysteresis
     with the same thresholds, closing by a ball of ``group_distance_mm / 2``
     (one cloud of specks becomes one focus), hole filling (marrow belongs to
-    the focus), native bone (plus one voxel) removed. Each resulting component
-    is kept if its volume is at least ``min_focus_volume_mm3``, its largest
+    the focus), native bone (plus one voxel) removed. Dense native bone that
+    stands out of the bone's smooth envelope next to the focus is given back to
+    it (``focus_bone_envelope_mm``, :func:`_bone_give_back`: HO the coarse
+    skeleton swallowed). Each resulting component is kept if its volume is at least ``min_focus_volume_mm3``, its largest
     diameter at half maximum (between muscle and its 99th percentile) at least
     ``min_focus_diameter_mm``, its thickness (twice the largest distance from
     inside to outside) at least ``min_focus_thickness_mm`` (not a vascular
@@ -376,6 +378,10 @@ def find_foci(
         Native bone blocks.
     config : SegmentConfig
         Thresholds and sizes.
+    edge_width_mm : float
+        The scan's 10-90 % edge width on native cortex
+        (:attr:`ReferenceTissues.edge_width_mm`); the blur halo of the envelope
+        rule. NaN (not measured) skips that rule.
 
     Returns
     -------
