@@ -160,6 +160,13 @@ class SegmentConfig:
         "Foci thinner than this (mm; twice the deepest inside distance) are not reported (vascular plaques).",
         min=0,
     )
+    focus_bone_envelope_mm: float = param(
+        5.0,
+        "Near a focus, dense native bone standing beyond the bone's smooth envelope (its opening by a ball of "
+        "this radius, mm), within this distance of it and connected to the focus's dense soft-tissue voxels, "
+        "is given back to the focus (HO swallowed by the coarse skeleton); 0 turns this off.",
+        min=0,
+    )
     metal_min_hu: float = param(
         2500.0, "Voxels above this HU are metal (implants) and never part of a focus.", min=0
     )

@@ -178,7 +178,10 @@ def segment(
        (long cortical structures; fused foci are cut off at their neck).
     4. Reference tissues: :func:`~hostage.segment.reference.measure_reference`.
     5. Foci: hysteresis, distance grouping and full-resolution refinement
-       outside the skeleton, with size and vessel filters.
+       outside the skeleton; dense bone standing out of the skeleton's smooth
+       envelope next to a focus is given back to it
+       (``focus_bone_envelope_mm``, halo = the measured edge width); then the
+       size and vessel filters.
 
     Parameters
     ----------
@@ -300,6 +303,7 @@ def segment(
         candidates=candidates,
         native=native,
         config=config,
+        edge_width_mm=ref_values["edge_width_mm"],
     )
     # full-size outputs: only the pages that are written get memory
     labels = sparse_zeros(volume.shape_zyx, np.int32)

@@ -153,6 +153,175 @@ def _is_tubular(
     return thick <= max_diameter_mm
 
 
+def _bone_give_back(
+    hu: np.ndarray,
+    *,
+    grid: CoarseGrid,
+    native: np.ndarray,
+    box: tuple[slice, slice, slice],
+    smoothed: np.ndarray,
+    focus: np.ndarray,
+    near_bone: np.ndarray,
+    dense_min_hu: float,
+    envelope_mm: float,
+    edge_width_mm: float,
+    smooth_mm: float,
+) -> np.ndarray:
+    """Dense native-bone voxels of one crop that belong to a focus: HO the coarse skeleton swallowed.
+
+    The bone is rebuilt at full resolution in the crop widened by twice
+    `envelope_mm` (beyond the scan's edges the bone is continued by edge
+    replication): the voxels of native-bone blocks whose smoothed HU reach
+    `dense_min_hu`, with the bone's interior (per-slice holes, and voxels at
+    least one block inside the native blocks). Its opening by a ball of
+    `envelope_mm` is the bone's smooth envelope (shaft, cortex, head); d is
+    the distance (mm) beyond it. The halo is the blur halo of normal cortex:
+    `edge_width_mm` plus one voxel step (the largest spacing).
+
+    * *Seeds*: dense voxels of `focus` farther than the halo beyond the
+      envelope (growth never starts from bone alone, nor from the bone's own
+      halo).
+    * *Candidates*: dense bone with 0 < d ≤ `envelope_mm`, within
+      `envelope_mm` of the focus's dense voxels, never in the first or last
+      slice of the scan (a shaft cut by the scan's end stands out of its
+      envelope). The dense voxels of the one-voxel ring `near_bone` keeps out
+      of the focus (near it) connect them.
+    * A connected piece (26-neighbourhood) of candidates and dense focus
+      voxels is given back when it holds at least one coarse block's worth
+      of seeds (a fleck of the bone's halo outside the native blocks holds
+      less); of it, the part farther than the halo beyond the envelope (the
+      corners the ball rounds off normal cortex stay within it) and what
+      lies within the halo plus one voxel of that part (its base).
+
+    Parameters
+    ----------
+    hu : (Z, Y, X) ndarray
+        CT values (HU) of the whole volume.
+    grid : CoarseGrid
+        The coarse grid.
+    native : (cz, cy, cx) ndarray of bool
+        Native bone blocks.
+    box : tuple of 3 slice
+        The focus crop (full-resolution indices).
+    smoothed : ndarray of float32
+        Smoothed HU of the crop.
+    focus : ndarray of bool
+        The focus's soft-tissue voxels in the crop.
+    near_bone : ndarray of bool
+        Native blocks of the crop dilated by one voxel (kept out of `focus`).
+    dense_min_hu : float
+        Dense voxels (bone and focus) reach this smoothed HU.
+    envelope_mm : float
+        Radius (mm) of the ball that opens the bone; also how far beyond the
+        envelope bone may be given back.
+    edge_width_mm : float
+        The scanner's 10-90 % edge width on native cortex (mm).
+    smooth_mm : float
+        Gaussian smoothing (mm) of the widened crop.
+
+    Returns
+    -------
+    ndarray of bool
+        The voxels of the crop given back to the focus (crop shape).
+    """
+    from ._grid import ball_dilate, ball_erode, ball_structure, box_dilate
+
+    spacing = grid.spacing_zyx_mm
+    empty = np.zeros(focus.shape, bool)
+    dense = smoothed >= dense_min_hu
+    focus_dense = focus & dense
+    if not focus_dense.any():
+        return empty
+    ball = ball_structure(envelope_mm, spacing_zyx_mm=spacing)
+    half = tuple(n // 2 for n in ball.shape)
+    # bone can only be given back near both the focus and the native blocks
+    roi = box_dilate(focus_dense, half) & box_dilate(grid.upsample(native, box), (1, 1, 1))
+    if not roi.any():
+        return empty
+    # the blur halo of normal cortex: the scanner's edge width plus one voxel step
+    halo_mm = edge_width_mm + max(spacing)
+    # the region, widened so that it holds every focus voxel within the halo of the bone
+    area = _pad_box(
+        _bbox(roi, pad=(0, 0, 0)),
+        tuple(math.ceil(halo_mm / s) + 1 for s in spacing),
+        focus.shape,
+    )
+    full = tuple(slice(b.start + a.start, b.start + a.stop) for b, a in zip(box, area, strict=True))
+    # the envelope within envelope_mm of the region depends on bone three radii away
+    want = [(f.start - 3 * h, f.stop + 3 * h) for f, h in zip(full, half, strict=True)]
+    big = tuple(slice(max(0, lo), min(n, hi)) for (lo, hi), n in zip(want, hu.shape, strict=True))
+    nat = grid.upsample(native, big)
+    s_big = _smooth(hu[big], spacing, smooth_mm)
+    deep = box_erode(nat, grid.factors_zyx)
+    bone = nat & fill_holes_per_slice((nat & (s_big >= dense_min_hu)) | deep)
+    # missing context beyond the scan's edges: the bone continues (edge replication)
+    ext = [(b.start - lo, hi - b.stop) for (lo, hi), b in zip(want, big, strict=True)]
+    envelope = ball_dilate(ball_erode(np.pad(bone, ext, mode="edge"), ball), ball)
+    around = _pad_box(area, half, focus.shape)
+    near = np.zeros(focus.shape, bool)
+    near[around] = ball_dilate(focus_dense[around], ball)
+    # the envelope on the region widened by one radius, and on the region
+    ctx = tuple(slice(2 * h, -2 * h if h else None) for h in half)
+    inner = tuple(slice(h, -h if h else None) for h in half)
+    env_ctx = envelope[ctx]
+    env = env_ctx[inner]
+    within_r = ball_dilate(env_ctx, ball)[inner]
+    within_halo = ball_dilate(env_ctx, ball_structure(halo_mm, spacing_zyx_mm=spacing))[inner]
+    bone_a = bone[
+        tuple(slice(f.start - g.start, f.stop - g.start) for f, g in zip(full, big, strict=True))
+    ]
+    # the focus's own dense voxels: beyond the blur halo of the bone's envelope (outside
+    # the region they are farther than the halo from native blocks)
+    beyond_halo = np.ones(focus.shape, bool)
+    beyond_halo[area] = ~within_halo
+    seeds = focus_dense & beyond_halo
+    if not seeds.any():
+        return empty
+    # dense bone beyond the envelope, within envelope_mm of it and of the focus's dense voxels
+    give = np.zeros(focus.shape, bool)
+    give[area] = bone_a & within_r & ~env
+    give &= dense
+    # no bone is given back at the scan's first or last slice (cut ends of a shaft)
+    for z in (0, hu.shape[0] - 1):
+        if box[0].start <= z < box[0].stop:
+            give[z - box[0].start] = False
+    give &= near
+    if not give.any():
+        return empty
+    bone_box = np.zeros(focus.shape, bool)
+    bone_box[area] = bone_a
+    bridge = dense & near_bone & ~bone_box & near
+    lab, n = ndi.label(give | bridge | focus_dense, structure=np.ones((3, 3, 3), bool))
+    # growth starts from at least one coarse block of the focus's own dense voxels
+    # (a fleck of the bone's halo outside the native blocks is smaller)
+    keep = np.bincount(lab[seeds], minlength=n + 1) >= int(np.prod(grid.factors_zyx))
+    keep[0] = False
+    grown = keep[lab] & (give | bridge)
+    # the part beyond the halo, and its base: what lies within the halo (plus a voxel) of it
+    core = grown & give & beyond_halo
+    if not core.any():
+        return empty
+    base = ball_structure(halo_mm + max(spacing), spacing_zyx_mm=spacing)
+    around = _pad_box(_bbox(core, pad=(0, 0, 0)), tuple(n // 2 for n in base.shape), focus.shape)
+    out = np.zeros(focus.shape, bool)
+    out[around] = grown[around] & ball_dilate(core[around], base)
+    # what is given back stays connected to those seeds
+    lab, n = ndi.label(out | focus_dense, structure=np.ones((3, 3, 3), bool))
+    keep = np.bincount(lab[seeds], minlength=n + 1) >= int(np.prod(grid.factors_zyx))
+    keep[0] = False
+    return out & keep[lab]
+
+
+def _pad_box(
+    box: tuple[slice, ...], pad: tuple[int, ...], shape: tuple[int, ...]
+) -> tuple[slice, ...]:
+    """`box` widened by `pad` voxels per axis, clipped to `shape`."""
+    return tuple(
+        slice(max(0, b.start - p), min(n, b.stop + p))
+        for b, p, n in zip(box, pad, shape, strict=True)
+    )
+
+
 def find_foci(
     hu: np.ndarray,
     *,
@@ -164,6 +333,7 @@ def find_foci(
     candidates: np.ndarray,
     native: np.ndarray,
     config: SegmentConfig,
+    edge_width_mm: float = math.nan,
 ) -> list[tuple[tuple[slice, slice, slice], np.ndarray]]:
     """Find hyperdense soft-tissue foci: coarse hysteresis + grouping, refined per crop.
 
@@ -175,8 +345,10 @@ def find_foci(
     full resolution in its own crop: Gaussian ``focus_smooth_mm``, hysteresis
     with the same thresholds, closing by a ball of ``group_distance_mm / 2``
     (one cloud of specks becomes one focus), hole filling (marrow belongs to
-    the focus), native bone (plus one voxel) removed. Each resulting component
-    is kept if its volume is at least ``min_focus_volume_mm3``, its largest
+    the focus), native bone (plus one voxel) removed. Dense native bone that
+    stands out of the bone's smooth envelope next to the focus is given back to
+    it (``focus_bone_envelope_mm``, :func:`_bone_give_back`: HO the coarse
+    skeleton swallowed). Each resulting component is kept if its volume is at least ``min_focus_volume_mm3``, its largest
     diameter at half maximum (between muscle and its 99th percentile) at least
     ``min_focus_diameter_mm``, its thickness (twice the largest distance from
     inside to outside) at least ``min_focus_thickness_mm`` (not a vascular
@@ -206,6 +378,10 @@ def find_foci(
         Native bone blocks.
     config : SegmentConfig
         Thresholds and sizes.
+    edge_width_mm : float
+        The scan's 10-90 % edge width on native cortex
+        (:attr:`ReferenceTissues.edge_width_mm`); the blur halo of the envelope
+        rule. NaN (not measured) skips that rule.
 
     Returns
     -------
@@ -241,6 +417,7 @@ def find_foci(
     pad_mm = config.group_distance_mm + 3.0 * max(config.focus_smooth_mm, 1.0) + max(spacing)
     close_ball = ball_structure(config.group_distance_mm / 2.0, spacing_zyx_mm=spacing)
     voxel_mm3 = float(np.prod(spacing))
+    envelope_on = config.focus_bone_envelope_mm > 0 and math.isfinite(edge_width_mm)
     found: list[tuple[tuple[slice, slice, slice], np.ndarray]] = []
     # coarse pre-filter: a group must be able to hold a reportable focus
     block_mm3 = float(np.prod(cs))
@@ -276,6 +453,22 @@ def find_foci(
         m = m[p:-p, p:-p, p:-p]
         m = fill_holes(m)
         m = fill_holes_per_slice(m) & region & ~nat
+        if envelope_on and nat.any():
+            give = _bone_give_back(
+                hu,
+                grid=grid,
+                native=native,
+                box=box,
+                smoothed=s,
+                focus=m,
+                near_bone=nat,
+                dense_min_hu=config.focus_seed_min_hu,
+                envelope_mm=config.focus_bone_envelope_mm,
+                edge_width_mm=edge_width_mm,
+                smooth_mm=config.focus_smooth_mm,
+            )
+            if give.any():
+                m = fill_holes(m | give)
         lab, _ = ndi.label(m, structure=np.ones((3, 3, 3), bool))
         for k, csl in enumerate(ndi.find_objects(lab), start=1):
             if csl is None:
