@@ -562,7 +562,7 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'rim' in the immature score (log-odds per unit evidence)."
     )
     weight_rim_mature: float = param(
-        2.7984, "Weight of evidence 'rim' in the mature score (log-odds per unit evidence)."
+        2.7708, "Weight of evidence 'rim' in the mature score (log-odds per unit evidence)."
     )
     weight_trabecular_amorphous: float = param(
         0.0, "Weight of evidence 'trabecular' in the amorphous score (log-odds per unit evidence)."
@@ -571,7 +571,7 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'trabecular' in the immature score (log-odds per unit evidence)."
     )
     weight_trabecular_mature: float = param(
-        0.013, "Weight of evidence 'trabecular' in the mature score (log-odds per unit evidence)."
+        0.0178, "Weight of evidence 'trabecular' in the mature score (log-odds per unit evidence)."
     )
     weight_marrow_amorphous: float = param(
         0.0, "Weight of evidence 'marrow' in the amorphous score (log-odds per unit evidence)."
@@ -580,7 +580,7 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'marrow' in the immature score (log-odds per unit evidence)."
     )
     weight_marrow_mature: float = param(
-        0.0264, "Weight of evidence 'marrow' in the mature score (log-odds per unit evidence)."
+        0.0235, "Weight of evidence 'marrow' in the mature score (log-odds per unit evidence)."
     )
     weight_margin_amorphous: float = param(
         0.0, "Weight of evidence 'margin' in the amorphous score (log-odds per unit evidence)."
@@ -589,7 +589,7 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'margin' in the immature score (log-odds per unit evidence)."
     )
     weight_margin_mature: float = param(
-        1.3225, "Weight of evidence 'margin' in the mature score (log-odds per unit evidence)."
+        1.3699, "Weight of evidence 'margin' in the mature score (log-odds per unit evidence)."
     )
     weight_density_amorphous: float = param(
         0.0, "Weight of evidence 'density' in the amorphous score (log-odds per unit evidence)."
@@ -598,25 +598,25 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'density' in the immature score (log-odds per unit evidence)."
     )
     weight_density_mature: float = param(
-        2.0143, "Weight of evidence 'density' in the mature score (log-odds per unit evidence)."
+        1.9833, "Weight of evidence 'density' in the mature score (log-odds per unit evidence)."
     )
     weight_mineral_amorphous: float = param(
         0.0, "Weight of evidence 'mineral' in the amorphous score (log-odds per unit evidence)."
     )
     weight_mineral_immature: float = param(
-        1.1863, "Weight of evidence 'mineral' in the immature score (log-odds per unit evidence)."
+        1.2021, "Weight of evidence 'mineral' in the immature score (log-odds per unit evidence)."
     )
     weight_mineral_mature: float = param(
-        1.1863, "Weight of evidence 'mineral' in the mature score (log-odds per unit evidence)."
+        1.2021, "Weight of evidence 'mineral' in the mature score (log-odds per unit evidence)."
     )
     weight_outline_amorphous: float = param(
         0.0, "Weight of evidence 'outline' in the amorphous score (log-odds per unit evidence)."
     )
     weight_outline_immature: float = param(
-        0.7262, "Weight of evidence 'outline' in the immature score (log-odds per unit evidence)."
+        0.7709, "Weight of evidence 'outline' in the immature score (log-odds per unit evidence)."
     )
     weight_outline_mature: float = param(
-        0.7262, "Weight of evidence 'outline' in the mature score (log-odds per unit evidence)."
+        0.7709, "Weight of evidence 'outline' in the mature score (log-odds per unit evidence)."
     )
     weight_faint_rim_amorphous: float = param(
         0.0, "Weight of evidence 'faint_rim' in the amorphous score (log-odds per unit evidence)."
@@ -625,16 +625,16 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'faint_rim' in the immature score (log-odds per unit evidence)."
     )
     weight_faint_rim_mature: float = param(
-        0.3682, "Weight of evidence 'faint_rim' in the mature score (log-odds per unit evidence)."
+        0.3922, "Weight of evidence 'faint_rim' in the mature score (log-odds per unit evidence)."
     )
     weight_zonal_amorphous: float = param(
         0.0, "Weight of evidence 'zonal' in the amorphous score (log-odds per unit evidence)."
     )
     weight_zonal_immature: float = param(
-        1.0912, "Weight of evidence 'zonal' in the immature score (log-odds per unit evidence)."
+        1.0358, "Weight of evidence 'zonal' in the immature score (log-odds per unit evidence)."
     )
     weight_zonal_mature: float = param(
-        1.0912, "Weight of evidence 'zonal' in the mature score (log-odds per unit evidence)."
+        1.0358, "Weight of evidence 'zonal' in the mature score (log-odds per unit evidence)."
     )
     weight_specks_amorphous: float = param(
         0.0, "Weight of evidence 'specks' in the amorphous score (log-odds per unit evidence)."
@@ -643,29 +643,29 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'specks' in the immature score (log-odds per unit evidence)."
     )
     weight_specks_mature: float = param(
-        0.028, "Weight of evidence 'specks' in the mature score (log-odds per unit evidence)."
+        0.0406, "Weight of evidence 'specks' in the mature score (log-odds per unit evidence)."
     )
     weight_network_amorphous: float = param(
         0.0, "Weight of evidence 'network' in the amorphous score (log-odds per unit evidence)."
     )
     weight_network_immature: float = param(
-        0.2428, "Weight of evidence 'network' in the immature score (log-odds per unit evidence)."
+        0.2794, "Weight of evidence 'network' in the immature score (log-odds per unit evidence)."
     )
     weight_network_mature: float = param(
-        0.2428, "Weight of evidence 'network' in the mature score (log-odds per unit evidence)."
+        0.2794, "Weight of evidence 'network' in the mature score (log-odds per unit evidence)."
     )
     weight_halo_amorphous: float = param(
         0.0, "Weight of evidence 'halo' in the amorphous score (log-odds per unit evidence)."
     )
     weight_halo_immature: float = param(
-        1.3524, "Weight of evidence 'halo' in the immature score (log-odds per unit evidence)."
+        1.3454, "Weight of evidence 'halo' in the immature score (log-odds per unit evidence)."
     )
     weight_halo_mature: float = param(
-        1.3524, "Weight of evidence 'halo' in the mature score (log-odds per unit evidence)."
+        1.3454, "Weight of evidence 'halo' in the mature score (log-odds per unit evidence)."
     )
     bias_amorphous: float = param(0.0, "Baseline log-odds of the amorphous stage.")
-    bias_immature: float = param(-2.1484, "Baseline log-odds of the immature stage.")
-    bias_mature: float = param(-5.216, "Baseline log-odds of the mature stage.")
+    bias_immature: float = param(-2.2081, "Baseline log-odds of the immature stage.")
+    bias_mature: float = param(-5.3359, "Baseline log-odds of the mature stage.")
     atypical_min_density: float = param(
         0.55,
         "Central-first mineralisation is flagged atypical only when the focus is this dense "
