@@ -369,6 +369,17 @@ class FeatureConfig:
         min=0,
         min_exclusive=True,
     )
+    margin_halo_from_mm: float = param(
+        1.0,
+        "margin_halo_fraction: the shell outside the focus starts this far (mm) from it (beyond the scanner's blur of a sharp edge).",
+        min=0,
+    )
+    margin_halo_to_mm: float = param(
+        3.0,
+        "margin_halo_fraction: the shell ends this far (mm) from the focus.",
+        min=0,
+        min_exclusive=True,
+    )
     margin_max_normal_z: float = param(
         0.5,
         "Margin profiles use surface normals with |n_z| at most this (in-plane edges; thick slices blur z).",
@@ -536,6 +547,14 @@ class ClassifyConfig:
         0.95,
         "Evidence 'network' reaches 1 at this value (linear in between, clipped to 0-1).",
     )
+    halo_from: float = param(
+        0.15,
+        "Evidence 'halo' is 0 at this value of margin_halo_fraction (share of the focus's density still present 1-3 mm outside its outline; the ramp falls: no haze beyond the outline is the sign of a defined margin).",
+    )
+    halo_to: float = param(
+        0.02,
+        "Evidence 'halo' reaches 1 at this value (linear in between, clipped to 0-1).",
+    )
     weight_rim_amorphous: float = param(
         0.0, "Weight of evidence 'rim' in the amorphous score (log-odds per unit evidence)."
     )
@@ -543,7 +562,7 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'rim' in the immature score (log-odds per unit evidence)."
     )
     weight_rim_mature: float = param(
-        2.7353, "Weight of evidence 'rim' in the mature score (log-odds per unit evidence)."
+        2.7984, "Weight of evidence 'rim' in the mature score (log-odds per unit evidence)."
     )
     weight_trabecular_amorphous: float = param(
         0.0, "Weight of evidence 'trabecular' in the amorphous score (log-odds per unit evidence)."
@@ -552,7 +571,7 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'trabecular' in the immature score (log-odds per unit evidence)."
     )
     weight_trabecular_mature: float = param(
-        0.0053, "Weight of evidence 'trabecular' in the mature score (log-odds per unit evidence)."
+        0.013, "Weight of evidence 'trabecular' in the mature score (log-odds per unit evidence)."
     )
     weight_marrow_amorphous: float = param(
         0.0, "Weight of evidence 'marrow' in the amorphous score (log-odds per unit evidence)."
@@ -561,7 +580,7 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'marrow' in the immature score (log-odds per unit evidence)."
     )
     weight_marrow_mature: float = param(
-        0.0248, "Weight of evidence 'marrow' in the mature score (log-odds per unit evidence)."
+        0.0264, "Weight of evidence 'marrow' in the mature score (log-odds per unit evidence)."
     )
     weight_margin_amorphous: float = param(
         0.0, "Weight of evidence 'margin' in the amorphous score (log-odds per unit evidence)."
@@ -570,7 +589,7 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'margin' in the immature score (log-odds per unit evidence)."
     )
     weight_margin_mature: float = param(
-        1.3879, "Weight of evidence 'margin' in the mature score (log-odds per unit evidence)."
+        1.3225, "Weight of evidence 'margin' in the mature score (log-odds per unit evidence)."
     )
     weight_density_amorphous: float = param(
         0.0, "Weight of evidence 'density' in the amorphous score (log-odds per unit evidence)."
@@ -579,25 +598,25 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'density' in the immature score (log-odds per unit evidence)."
     )
     weight_density_mature: float = param(
-        2.0068, "Weight of evidence 'density' in the mature score (log-odds per unit evidence)."
+        2.0143, "Weight of evidence 'density' in the mature score (log-odds per unit evidence)."
     )
     weight_mineral_amorphous: float = param(
         0.0, "Weight of evidence 'mineral' in the amorphous score (log-odds per unit evidence)."
     )
     weight_mineral_immature: float = param(
-        1.3312, "Weight of evidence 'mineral' in the immature score (log-odds per unit evidence)."
+        1.1863, "Weight of evidence 'mineral' in the immature score (log-odds per unit evidence)."
     )
     weight_mineral_mature: float = param(
-        1.3312, "Weight of evidence 'mineral' in the mature score (log-odds per unit evidence)."
+        1.1863, "Weight of evidence 'mineral' in the mature score (log-odds per unit evidence)."
     )
     weight_outline_amorphous: float = param(
         0.0, "Weight of evidence 'outline' in the amorphous score (log-odds per unit evidence)."
     )
     weight_outline_immature: float = param(
-        0.9873, "Weight of evidence 'outline' in the immature score (log-odds per unit evidence)."
+        0.7262, "Weight of evidence 'outline' in the immature score (log-odds per unit evidence)."
     )
     weight_outline_mature: float = param(
-        0.9873, "Weight of evidence 'outline' in the mature score (log-odds per unit evidence)."
+        0.7262, "Weight of evidence 'outline' in the mature score (log-odds per unit evidence)."
     )
     weight_faint_rim_amorphous: float = param(
         0.0, "Weight of evidence 'faint_rim' in the amorphous score (log-odds per unit evidence)."
@@ -606,38 +625,47 @@ class ClassifyConfig:
         0.0, "Weight of evidence 'faint_rim' in the immature score (log-odds per unit evidence)."
     )
     weight_faint_rim_mature: float = param(
-        0.4979, "Weight of evidence 'faint_rim' in the mature score (log-odds per unit evidence)."
+        0.3682, "Weight of evidence 'faint_rim' in the mature score (log-odds per unit evidence)."
     )
     weight_zonal_amorphous: float = param(
         0.0, "Weight of evidence 'zonal' in the amorphous score (log-odds per unit evidence)."
     )
     weight_zonal_immature: float = param(
-        0.8588, "Weight of evidence 'zonal' in the immature score (log-odds per unit evidence)."
+        1.0912, "Weight of evidence 'zonal' in the immature score (log-odds per unit evidence)."
     )
     weight_zonal_mature: float = param(
-        0.8703, "Weight of evidence 'zonal' in the mature score (log-odds per unit evidence)."
+        1.0912, "Weight of evidence 'zonal' in the mature score (log-odds per unit evidence)."
     )
     weight_specks_amorphous: float = param(
         0.0, "Weight of evidence 'specks' in the amorphous score (log-odds per unit evidence)."
     )
     weight_specks_immature: float = param(
-        0.5186, "Weight of evidence 'specks' in the immature score (log-odds per unit evidence)."
+        0.0, "Weight of evidence 'specks' in the immature score (log-odds per unit evidence)."
     )
     weight_specks_mature: float = param(
-        0.5186, "Weight of evidence 'specks' in the mature score (log-odds per unit evidence)."
+        0.028, "Weight of evidence 'specks' in the mature score (log-odds per unit evidence)."
     )
     weight_network_amorphous: float = param(
         0.0, "Weight of evidence 'network' in the amorphous score (log-odds per unit evidence)."
     )
     weight_network_immature: float = param(
-        0.6186, "Weight of evidence 'network' in the immature score (log-odds per unit evidence)."
+        0.2428, "Weight of evidence 'network' in the immature score (log-odds per unit evidence)."
     )
     weight_network_mature: float = param(
-        0.6186, "Weight of evidence 'network' in the mature score (log-odds per unit evidence)."
+        0.2428, "Weight of evidence 'network' in the mature score (log-odds per unit evidence)."
+    )
+    weight_halo_amorphous: float = param(
+        0.0, "Weight of evidence 'halo' in the amorphous score (log-odds per unit evidence)."
+    )
+    weight_halo_immature: float = param(
+        1.3524, "Weight of evidence 'halo' in the immature score (log-odds per unit evidence)."
+    )
+    weight_halo_mature: float = param(
+        1.3524, "Weight of evidence 'halo' in the mature score (log-odds per unit evidence)."
     )
     bias_amorphous: float = param(0.0, "Baseline log-odds of the amorphous stage.")
-    bias_immature: float = param(-2.0408, "Baseline log-odds of the immature stage.")
-    bias_mature: float = param(-5.087, "Baseline log-odds of the mature stage.")
+    bias_immature: float = param(-2.1484, "Baseline log-odds of the immature stage.")
+    bias_mature: float = param(-5.216, "Baseline log-odds of the mature stage.")
     atypical_min_density: float = param(
         0.55,
         "Central-first mineralisation is flagged atypical only when the focus is this dense "

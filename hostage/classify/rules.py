@@ -154,6 +154,15 @@ def _network(v: float, e: float) -> str:
     )
 
 
+def _halo(v: float, e: float) -> str:
+    where = f"{_pct(v)} of its density still present 1-3 mm beyond its outline"
+    if e >= 0.67:
+        return f"clean outline, no mineral haze around it ({where})"
+    if e > 0.0:
+        return f"a little mineral haze around the outline ({where})"
+    return f"fades into the muscle: a mineral haze around it ({where})"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EvidenceTerm:
     """One evidence term of the stage score.
@@ -280,6 +289,13 @@ TERMS: tuple[EvidenceTerm, ...] = (
         unit_suffix="",
         sign="a connected mineral network (initial trabecular formation, cortex)",
         describe=_network,
+    ),
+    EvidenceTerm(
+        name="halo",
+        feature="margin_halo_fraction",
+        unit_suffix="",
+        sign="an outline that does not fade into the muscle (a falling ramp)",
+        describe=_halo,
     ),
 )
 

@@ -13,14 +13,17 @@ atypical):
 
 ``amorphous``
     A cloud of faint, patchy mineral (cloudy patches plus punctate specks) whose
-    density fades into the muscle over 1.5-8 mm. No rim, no trabeculae. Mean
+    density fades into the muscle over 2.5-8 mm (wider for larger clouds), in a faint
+    mineral haze (25-45 % of the cloud's mean excess over muscle) that thins out
+    over that distance beyond its outline. No rim, no trabeculae. Mean
     140-330 HU over the lesion, specks 250-450 HU, never above 650 HU.
 ``immature``
     A sparse, irregular 3-D network of plates and rods of woven bone (600-1000 HU
     material, bone volume fraction 0.15-0.28) in an osteoid haze (80-200 HU above
     muscle; the lesion averages about 250-450 HU), denser at the
     periphery, with a partial faint rim (20-60 % of the surface, 0.8-1.8 mm,
-    400-700 HU) and a margin that fades over 1.5-3.5 mm.
+    400-700 HU) and a poorly defined margin that fades over 1.0-2.5 mm: sharper
+    than an amorphous cloud's fade, blurrier than a mature cortex (DOMAIN.md).
 ``mature``
     A continuous cortical shell (1.0-2.6 mm, 950-1500 HU, 93-100 % complete) around
     organised cancellous bone: aligned plates and rods (750-1150 HU material, bone
@@ -577,7 +580,7 @@ def _fill_stage(
         return zero, zero, exc.astype(np.float32)
 
     if p.stage is Stage.AMORPHOUS:
-        fade = float(np.clip(0.3 * p.size_mm / 2.0, 1.5, 8.0))
+        fade = float(np.clip(0.3 * p.size_mm / 2.0, 2.5, 8.0))
         env = _sigmoid(-d / (fade / 3.0))
         lam_c = float(np.clip(0.25 * p.size_mm, 2.5, 8.0))
         cloud = _bandpass(rng, shape, voxel_mm=voxel_mm, wavelength_mm=lam_c, rel_bandwidth=0.8)
@@ -590,11 +593,15 @@ def _fill_stage(
         m = float(raw[inside].mean()) if inside.any() else 1.0
         gain = (p.density_hu - _MUSCLE_HU) / max(m, 1e-3)
         exc = np.minimum(raw * gain, 650.0 - _MUSCLE_HU).astype(np.float32)
+        # ill defined, fading into the muscle (DOMAIN.md): faint mineral haze that
+        # thins out over `fade` mm beyond the cloud's outline
+        haze = (p.density_hu - _MUSCLE_HU) * rng.uniform(0.25, 0.45)
+        exc = np.maximum(exc, haze * _sigmoid(-(d - 0.3 * fade) / (fade / 5.0)))
         p.extra["speck_hu"] = float(speck_hu)
         return zero, zero, exc
 
     if p.stage is Stage.IMMATURE:
-        margin = rng.uniform(1.5, 3.5)
+        margin = rng.uniform(1.0, 2.5)
         periph = np.clip(1.0 - depth / (0.45 * p.size_mm / 2.0), 0.0, 1.0)
         bvtv = rng.uniform(0.15, 0.28)
         net = _network(
@@ -820,7 +827,7 @@ def build_lesion(
         pts = _point_cloud(sdf, bound, size)
         fade = 0.0
         if p.stage is Stage.AMORPHOUS:
-            fade = float(np.clip(0.3 * size / 2.0, 1.5, 8.0))
+            fade = float(np.clip(0.3 * size / 2.0, 2.5, 8.0))
         elif p.stage is Stage.IMMATURE:
             fade = 3.5
         centre = placer.place(

@@ -126,8 +126,28 @@ def frame_segment_numbers(ds: Any) -> list[int]:
     ]
 
 
+#: Type 2 attributes of the Patient and General Study modules that highdicom copies from
+#: the source images into a derived SEG or SR. De-identified and research exports often
+#: drop them altogether; a derived object then carries them empty, as the standard allows.
+PATIENT_STUDY_TYPE2 = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
+)
+
+
 def read_source_headers(files: Sequence[Path]) -> list[Any]:
     """Read the source series' headers (no pixel data) in the given order.
+
+    Type 2 patient and study attributes missing from a header
+    (:data:`PATIENT_STUDY_TYPE2`) are added empty, so a series without, say,
+    a PatientName still gets its SEG and SR.
 
     Raises
     ------
@@ -141,7 +161,7 @@ def read_source_headers(files: Sequence[Path]) -> list[Any]:
     out = []
     for path in files:
         try:
-            out.append(pydicom.dcmread(path, stop_before_pixels=True))
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
         except (OSError, pydicom.errors.InvalidDicomError) as exc:
             raise InputError(
                 f"cannot re-read a source DICOM file for the SEG/SR outputs ({exc}); "
@@ -149,6 +169,10 @@ def read_source_headers(files: Sequence[Path]) -> list[Any]:
                 path=path,
                 code="source_changed",
             ) from exc
+        for keyword in PATIENT_STUDY_TYPE2:
+            if keyword not in ds:
+                setattr(ds, keyword, "")
+        out.append(ds)
     return out
 
 

@@ -236,3 +236,22 @@ def test_measure_roi_asks_a_partial_family_for_only_the_wanted_names():
     sloppy = FeatureFamily(name="toy", compute=ignores_names, features=specs, partial=True)
     with pytest.raises(RuntimeError, match=r"returned \('toy_a', 'toy_b'\); expected \('toy_b',\)"):
         measure_roi(roi, config=CFG, families=(sloppy,), names={"toy_b"})
+
+
+@pytest.mark.parametrize("spacing", SPACINGS)
+def test_halo_fraction_is_the_density_left_beyond_the_outline(spacing):
+    # a ball 400 HU above muscle; around it a haze 100 HU above muscle out to 4 mm, or nothing
+    ball = ellipsoid(10, 10, 10, spacing=spacing)
+    pad = [(int(8 / s) + 1,) * 2 for s in spacing]
+    mask = np.pad(ball, pad)
+    out_mm = ndi.distance_transform_edt(~mask, sampling=spacing)
+    ref = ReferenceTissues(
+        muscle_hu=40.0, fat_hu=-100.0, cortex_hu=1400.0, noise_hu=10.0, edge_width_mm=1.0
+    )
+    values = {}
+    for name, haze in (("hazy", 100.0), ("clean", 0.0)):
+        hu = np.where(mask, 440.0, np.where(out_mm <= 4.0, 40.0 + haze, 40.0)).astype(np.float32)
+        roi = roi_from_arrays(hu, mask, spacing_zyx_mm=spacing, config=CFG, reference=ref)
+        values[name] = margin_features(roi, config=CFG)["margin_halo_fraction"]
+    assert values["hazy"] == pytest.approx(100.0 / 400.0, abs=1e-6)
+    assert values["clean"] == pytest.approx(0.0, abs=1e-6)

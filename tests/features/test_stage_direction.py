@@ -5,7 +5,9 @@ Twelve phantoms of ``hostage.phantom.make_phantom`` (seeds 30-41), each with one
 (slice x pixel) with 20 HU noise, are segmented and measured. Over the matched
 foci, the median bone-density speck density is highest for amorphous HO
 (punctate mineral) and the median network fraction lowest: both are measured at
-a fixed 1 mm scale relative to the scan's own muscle and cortex.
+a fixed 1 mm scale relative to the scan's own muscle and cortex. The density left
+just beyond the outline (``margin_halo_fraction``) falls from amorphous to immature
+to mature.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pytest
 
 from hostage.config import Config
 from hostage.features import build_roi
+from hostage.features.margin import margin_features
 from hostage.features.texture import texture_features
 from hostage.phantom import LesionSpec, make_phantom
 from hostage.segment import segment
@@ -25,7 +28,7 @@ SPACINGS = ((1.0, 0.7, 0.7), (2.0, 0.9, 0.9), (3.0, 0.8, 0.8), (0.6, 0.9, 0.9))
 
 
 @pytest.mark.slow
-def test_speck_density_falls_and_network_fraction_rises_past_amorphous():
+def test_speck_density_halo_and_network_fraction_move_past_amorphous():
     rows = []
     for seed in range(30, 42):
         sp = SPACINGS[seed % len(SPACINGS)]
@@ -43,8 +46,9 @@ def test_speck_density_falls_and_network_fraction_rises_past_amorphous():
             if counts[1:].sum() == 0:
                 continue
             stage = ph.truth.lesions[int(np.argmax(counts[1:]))].stage.value
-            v = texture_features(
-                build_roi(ph.volume, f, seg, config=CFG.features), config=CFG.features
+            roi = build_roi(ph.volume, f, seg, config=CFG.features)
+            v = texture_features(roi, config=CFG.features) | margin_features(
+                roi, config=CFG.features
             )
             rows.append((stage, v))
 
@@ -56,3 +60,6 @@ def test_speck_density_falls_and_network_fraction_rises_past_amorphous():
     assert a > max(i, m), (a, i, m)
     a, i, m = (med(s, "texture_network_fraction") for s in STAGES)
     assert a <= min(i, m), (a, i, m)
+    # an amorphous cloud fades into the muscle; immature margins are poorly defined, mature sharp
+    a, i, m = (med(s, "margin_halo_fraction") for s in STAGES)
+    assert a > i > m, (a, i, m)

@@ -279,22 +279,41 @@ OPTIONAL_FREE_TEXT = {
 }
 
 
-def test_optional_free_text_is_not_copied(kit, tmp_path):
+def _seg_and_sr_of_edited_series(kit, tmp_path, edit):
+    """Write a study's series, apply `edit(ds)` to every header, write SEG and SR; return them."""
     study = kit.make_study("axial-isotropic")
     files = kit.write_dicom_series(study.volume, tmp_path / "series")
     for path in files:
         ds = pydicom.dcmread(path)
-        for keyword, value in OPTIONAL_FREE_TEXT.items():
-            setattr(ds, keyword, value)
+        edit(ds)
         ds.save_as(path)
     ctx = kit.outputs_for(study, tmp_path / "out", files)
     write_seg(ctx)
     write_sr(ctx)
-    for name in (SEG_NAME, SR_NAME):
-        ds = pydicom.dcmread(ctx.out_dir / name)
+    assert hd.seg.segread(ctx.out_dir / SEG_NAME).number_of_segments == len(study.result.foci)
+    return [pydicom.dcmread(ctx.out_dir / name) for name in (SEG_NAME, SR_NAME)]
+
+
+def test_optional_free_text_is_not_copied(kit, tmp_path):
+    def add_free_text(ds):
+        for keyword, value in OPTIONAL_FREE_TEXT.items():
+            setattr(ds, keyword, value)
+
+    for ds in _seg_and_sr_of_edited_series(kit, tmp_path, add_free_text):
         leaked = [e.keyword for e in ds.iterall() if e.VR != "SQ" and "SECRET" in str(e.value)]
         assert leaked == []
         # what a derived object of the same patient and study must carry stays
         assert ds.PatientID == "TEST-ID-1"
         assert ds.AccessionNumber == "ACC1"
-    assert hd.seg.segread(ctx.out_dir / SEG_NAME).number_of_segments == len(study.result.foci)
+
+
+def test_series_without_patient_and_study_type2_attributes_gets_seg_and_sr(kit, tmp_path):
+    # de-identified exports often drop PatientName and friends; the outputs must still be written
+    def drop_type2(ds):
+        for keyword in ("PatientName", "PatientBirthDate", "ReferringPhysicianName", "StudyID"):
+            if keyword in ds:
+                delattr(ds, keyword)
+
+    for ds in _seg_and_sr_of_edited_series(kit, tmp_path, drop_type2):
+        assert ds.PatientName == "" and ds.StudyID == ""
+        assert ds.PatientID == "TEST-ID-1"
