@@ -169,11 +169,14 @@ def _bone_give_back(
 ) -> np.ndarray:
     """Dense native-bone voxels of one crop that belong to a focus: HO the coarse skeleton swallowed.
 
-    The bone is rebuilt at full resolution in the crop widened by twice
-    `envelope_mm` (beyond the scan's edges the bone is continued by edge
-    replication): the voxels of native-bone blocks whose smoothed HU reach
-    `dense_min_hu`, with the bone's interior (per-slice holes, and voxels at
-    least one block inside the native blocks). Its opening by a ball of
+    Everything happens on the region of the crop within `envelope_mm` (along
+    each axis) of both the focus's dense voxels and the native blocks, widened
+    by the halo. There the bone is rebuilt at full resolution, with the three
+    radii of context its opening and the distances need (beyond the scan's
+    edges the bone is continued by edge replication): the voxels of
+    native-bone blocks whose smoothed HU reach `dense_min_hu`, with the bone's
+    interior (per-slice holes, and voxels at least one block inside the native
+    blocks). Its opening by a ball of
     `envelope_mm` is the bone's smooth envelope (shaft, cortex, head); d is
     the distance (mm) beyond it. The halo is the blur halo of normal cortex:
     `edge_width_mm` plus one voxel step (the largest spacing).
@@ -191,7 +194,8 @@ def _bone_give_back(
       of seeds (a fleck of the bone's halo outside the native blocks holds
       less); of it, the part farther than the halo beyond the envelope (the
       corners the ball rounds off normal cortex stay within it) and what
-      lies within the halo plus one voxel of that part (its base).
+      lies within the halo plus one voxel of that part (its base), as far
+      as it stays connected to those seeds.
 
     Parameters
     ----------
