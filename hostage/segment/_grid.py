@@ -531,6 +531,12 @@ def _runs_morphology(mask: np.ndarray, structure: np.ndarray, *, dilate: bool) -
     for dz, dy, h in runs:
         # dilation: out[p] |= row[p - d]; erosion: out[p] &= row[p + d] (0 outside the array)
         sz, sy = (dz, dy) if dilate else (-dz, -dy)
+        if abs(sz) >= nz or abs(sy) >= ny:
+            # the shifted row lies wholly outside the array
+            if dilate:
+                continue
+            out[:] = False
+            break
         dst = (slice(max(0, sz), nz + min(0, sz)), slice(max(0, sy), ny + min(0, sy)))
         src = (slice(max(0, -sz), nz + min(0, -sz)), slice(max(0, -sy), ny + min(0, -sy)))
         if dilate:

@@ -169,11 +169,14 @@ def _bone_give_back(
 ) -> np.ndarray:
     """Dense native-bone voxels of one crop that belong to a focus: HO the coarse skeleton swallowed.
 
-    The bone is rebuilt at full resolution in the crop widened by twice
-    `envelope_mm` (beyond the scan's edges the bone is continued by edge
-    replication): the voxels of native-bone blocks whose smoothed HU reach
-    `dense_min_hu`, with the bone's interior (per-slice holes, and voxels at
-    least one block inside the native blocks). Its opening by a ball of
+    Everything happens on the region of the crop within `envelope_mm` (along
+    each axis) of both the focus's dense voxels and the native blocks, widened
+    by the halo. There the bone is rebuilt at full resolution, with the three
+    radii of context its opening and the distances need (beyond the scan's
+    edges the bone is continued by edge replication): the voxels of
+    native-bone blocks whose smoothed HU reach `dense_min_hu`, with the bone's
+    interior (per-slice holes, and voxels at least one block inside the native
+    blocks). Its opening by a ball of
     `envelope_mm` is the bone's smooth envelope (shaft, cortex, head); d is
     the distance (mm) beyond it. The halo is the blur halo of normal cortex:
     `edge_width_mm` plus one voxel step (the largest spacing).
@@ -191,7 +194,8 @@ def _bone_give_back(
       of seeds (a fleck of the bone's halo outside the native blocks holds
       less); of it, the part farther than the halo beyond the envelope (the
       corners the ball rounds off normal cortex stay within it) and what
-      lies within the halo plus one voxel of that part (its base).
+      lies within the halo plus one voxel of that part (its base), as far
+      as it stays connected to those seeds.
 
     Parameters
     ----------
@@ -224,7 +228,7 @@ def _bone_give_back(
     ndarray of bool
         The voxels of the crop given back to the focus (crop shape).
     """
-    from ._grid import ball_dilate, ball_erode, ball_structure, box_dilate
+    from ._grid import ball_dilate, ball_structure, box_dilate
 
     spacing = grid.spacing_zyx_mm
     empty = np.zeros(focus.shape, bool)
@@ -256,17 +260,19 @@ def _bone_give_back(
     bone = nat & fill_holes_per_slice((nat & (s_big >= dense_min_hu)) | deep)
     # missing context beyond the scan's edges: the bone continues (edge replication)
     ext = [(b.start - lo, hi - b.stop) for (lo, hi), b in zip(want, big, strict=True)]
-    envelope = ball_dilate(ball_erode(np.pad(bone, ext, mode="edge"), ball), ball)
+    # the envelope on the region widened by one radius (the erosion on two radii), and
+    # what lies within envelope_mm and within the halo of it on the region
+    inner = tuple(slice(h, -h if h else None) for h in half)
+    eroded = _morph_in_bbox(np.pad(bone, ext, mode="edge"), ball, dilate=False)[inner]
+    env_ctx = _morph_in_bbox(eroded, ball, dilate=True)[inner]
+    env = env_ctx[inner]
+    within_r = _morph_in_bbox(env_ctx, ball, dilate=True)[inner]
+    within_halo = _morph_in_bbox(
+        env_ctx, ball_structure(halo_mm, spacing_zyx_mm=spacing), dilate=True
+    )[inner]
     around = _pad_box(area, half, focus.shape)
     near = np.zeros(focus.shape, bool)
-    near[around] = ball_dilate(focus_dense[around], ball)
-    # the envelope on the region widened by one radius, and on the region
-    ctx = tuple(slice(2 * h, -2 * h if h else None) for h in half)
-    inner = tuple(slice(h, -h if h else None) for h in half)
-    env_ctx = envelope[ctx]
-    env = env_ctx[inner]
-    within_r = ball_dilate(env_ctx, ball)[inner]
-    within_halo = ball_dilate(env_ctx, ball_structure(halo_mm, spacing_zyx_mm=spacing))[inner]
+    near[around] = _morph_in_bbox(focus_dense[around], ball, dilate=True)
     bone_a = bone[
         tuple(slice(f.start - g.start, f.stop - g.start) for f, g in zip(full, big, strict=True))
     ]
@@ -310,6 +316,25 @@ def _bone_give_back(
     keep = np.bincount(lab[seeds], minlength=n + 1) >= int(np.prod(grid.factors_zyx))
     keep[0] = False
     return out & keep[lab]
+
+
+def _morph_in_bbox(mask: np.ndarray, structure: np.ndarray, *, dilate: bool) -> np.ndarray:
+    """Ball dilation (0 outside the array) or erosion of `mask`, computed on its bounding box only.
+
+    The same result as :func:`~hostage.segment._grid.ball_dilate` /
+    :func:`~hostage.segment._grid.ball_erode` on the whole array: outside
+    the box (widened by the structure's half-widths for a dilation) the
+    answer is False either way.
+    """
+    from ._grid import ball_dilate, ball_erode
+
+    out = np.zeros(mask.shape, bool)
+    if not mask.any():
+        return out
+    pad = tuple(n // 2 for n in structure.shape) if dilate else (0,) * mask.ndim
+    box = _bbox(mask, pad=pad)
+    out[box] = (ball_dilate if dilate else ball_erode)(mask[box], structure)
+    return out
 
 
 def _pad_box(

@@ -136,6 +136,17 @@ def test_ball_filters_equal_scipy_binary_morphology(radius, spacing, density):
     np.testing.assert_array_equal(closed, ndi.binary_closing(m, structure=ball))
 
 
+@pytest.mark.parametrize("shape", [(3, 2, 9), (1, 12, 12), (12, 1, 4), (2, 3, 1)])
+@pytest.mark.parametrize("fill", [0.6, 1.0])
+def test_ball_filters_on_arrays_smaller_than_the_ball(shape, fill):
+    """Crops thinner than the structure (a few voxels of bone): rows shifted wholly
+    outside the array add nothing to a dilation and empty an erosion."""
+    m = np.random.default_rng(2).random(shape) < fill
+    ball = ball_structure(5.0, spacing_zyx_mm=(1.0, 0.78, 0.78))
+    np.testing.assert_array_equal(ball_dilate(m, ball), ndi.binary_dilation(m, structure=ball))
+    np.testing.assert_array_equal(ball_erode(m, ball), ndi.binary_erosion(m, structure=ball))
+
+
 def test_ball_filters_reject_structures_that_are_not_centred_runs():
     m = np.zeros((5, 5, 5), bool)
     with pytest.raises(ValueError, match="symmetric"):
