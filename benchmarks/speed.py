@@ -19,7 +19,7 @@ no run warms another's imports or allocations:
   steps called twice in one process: the first call as a user's first study
   sees it, the second without the imports;
 * peak memory of ``hostage.stage``: tracemalloc peak of Python/numpy allocations
-  and the growth of the process' peak RSS (``ru_maxrss``), against the size of the
+  and the growth of the process' peak RSS (``VmHWM`` of /proc/self/status), against the size of the
   int16 volume (target <= 4x);
 * a cProfile run of ``hostage.pipeline.stage_to_folder`` (result.json only) that
   says where the time goes: load / segment / features / classify / stability
@@ -94,15 +94,22 @@ print(json.dumps({"first": runs[0], "second": runs[1]}))
 """
 
 MEMORY_RUN = r"""
-import json, resource, sys, tracemalloc
+import json, sys, tracemalloc
 import hostage
 import hostage.pipeline  # imports before the baseline
-rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+def peak_rss_kib():
+    # VmHWM is this process's own high-water mark; ru_maxrss is not: Linux carries it over
+    # from the parent across fork + exec, so a parent holding the phantom hid the growth
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+
+rss0 = peak_rss_kib()
 tracemalloc.start()
 r = hostage.stage(sys.argv[1])
 _, peak = tracemalloc.get_traced_memory()
 tracemalloc.stop()
-rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rss1 = peak_rss_kib()
 shape = r.study.shape_zyx
 print(json.dumps({"tracemalloc_peak": peak, "rss_growth": (rss1 - rss0) * 1024,
                   "int16_bytes": 2 * shape[0] * shape[1] * shape[2]}))
