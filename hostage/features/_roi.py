@@ -15,6 +15,7 @@ from scipy import ndimage as ndi
 from .._checks import check_mask_like, check_spacing, check_volume_array
 from ..config import FeatureConfig
 from ..segment import ReferenceTissues
+from ..segment._grid import mask_bbox
 from ._geometry import SurfaceMesh, smooth, surface_mesh
 
 if TYPE_CHECKING:
@@ -116,15 +117,6 @@ def _gap_to_bone_mm(
     return max(0.0, d - step)
 
 
-def _bbox(mask: np.ndarray, *, pad: int) -> tuple[slice, ...]:
-    """Bounding box of a non-empty mask, widened by `pad` voxels and clipped to the array."""
-    box = []
-    for ax in range(mask.ndim):
-        nz = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != ax)))
-        box.append(slice(max(0, int(nz[0]) - pad), min(mask.shape[ax], int(nz[-1]) + 1 + pad)))
-    return tuple(box)
-
-
 def _depth_mm(mask: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
     """Distance (mm) from each mask voxel to the nearest non-mask voxel centre; 0 outside.
 
@@ -133,7 +125,7 @@ def _depth_mm(mask: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarr
     beyond the box is never nearer than its projection onto the layer, so the
     result is that of the whole crop at a fraction of the cost.
     """
-    box = _bbox(mask, pad=1)
+    box = mask_bbox(mask, 1)
     depth = np.zeros(mask.shape, dtype=np.float32)
     depth[box] = ndi.distance_transform_edt(mask[box], sampling=spacing)
     return depth

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from ..config import FeatureConfig
-from ..segment._grid import ball_dilate, ball_structure
+from ..segment._grid import ball_dilate, ball_structure, mask_bbox
 from ._geometry import edge_width_mm, sample_profiles
 from ._registry import FeatureFamily, FeatureSpec
 from ._roi import FocusROI
@@ -135,11 +135,7 @@ def _halo_fraction(roi: FocusROI, *, config: FeatureConfig) -> float:
     """Scan-relative density of the shell just outside the focus (see :func:`margin_features`)."""
     # the distance to the focus is only needed out to the shell's far side: crop to it
     reach = tuple(math.ceil(config.margin_halo_to_mm / s) + 1 for s in roi.spacing_zyx_mm)
-    nz = np.nonzero(roi.mask)
-    box = tuple(
-        slice(max(0, int(i.min()) - r), min(n, int(i.max()) + 1 + r))
-        for i, r, n in zip(nz, reach, roi.mask.shape, strict=True)
-    )
+    box = mask_bbox(roi.mask, reach)
     # voxels within r mm of the focus are its dilation by a ball of r mm: the same set as a
     # distance transform's <= r, three times faster on focus crops
     mask, sp = roi.mask[box], roi.spacing_zyx_mm

@@ -20,6 +20,7 @@ from ._grid import (
     ball_structure,
     box_dilate,
     box_erode,
+    mask_bbox,
     mm_to_half,
     sparse_zeros,
 )
@@ -150,16 +151,10 @@ def _upsample2(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 def _surface_points(mask: np.ndarray, grid: CoarseGrid) -> np.ndarray:
     if not mask.any():
         return np.zeros((0, 3))
-    box = _bbox(mask)
+    # one block of margin, so the box's edge is not mistaken for more bone
+    box = mask_bbox(mask, 1)
     surf = mask[box] & ~box_erode(mask[box], (1, 1, 1))
     return grid.centres_mm(np.argwhere(surf) + np.array([s.start for s in box]))
-
-
-def _bbox(mask: np.ndarray) -> tuple[slice, slice, slice]:
-    nz = [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
-    # one block of margin, so the box's edge is not mistaken for more bone
-    z, y, x = (slice(max(0, int(n[0]) - 1), int(n[-1]) + 2) for n in nz)
-    return (z, y, x)
 
 
 def segment(

@@ -25,6 +25,7 @@ __all__ = [
     "ball_structure",
     "box_dilate",
     "box_erode",
+    "mask_bbox",
     "mm_to_half",
     "sparse_zeros",
 ]
@@ -340,6 +341,23 @@ class CoarseGrid:
         """Full-resolution index-mm coordinates ((index) × spacing) of coarse block centres."""
         f = np.asarray(self.factors_zyx)
         return (np.asarray(idx_zyx) * f + (f - 1) / 2.0) * np.asarray(self.spacing_zyx_mm)
+
+
+def mask_bbox(mask: np.ndarray, pad: int | tuple[int, ...] = 0) -> tuple[slice, ...]:
+    """Bounding box of a non-empty mask, widened by `pad` voxels (one for all axes, or per axis), clipped.
+
+    Examples
+    --------
+    >>> m = np.zeros((4, 6), bool); m[1, 2:4] = True
+    >>> mask_bbox(m, pad=(0, 1))
+    (slice(1, 2, None), slice(1, 5, None))
+    """
+    pads = (pad,) * mask.ndim if isinstance(pad, int) else pad
+    box = []
+    for ax, p in enumerate(pads):
+        nz = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != ax)))
+        box.append(slice(max(0, int(nz[0]) - p), min(mask.shape[ax], int(nz[-1]) + 1 + p)))
+    return tuple(box)
 
 
 def ball_structure(radius_mm: float, *, spacing_zyx_mm: tuple[float, float, float]) -> np.ndarray:

@@ -7,7 +7,7 @@ import logging
 import numpy as np
 from scipy import ndimage as ndi
 
-from ._grid import box_dilate, box_erode
+from ._grid import box_dilate, box_erode, mask_bbox
 
 __all__ = ["PLANE", "body_mask_coarse", "fill_holes", "fill_holes_per_slice"]
 
@@ -28,14 +28,6 @@ def fill_holes_per_slice(mask: np.ndarray, *, max_voxels: int | None = None) -> 
     9
     """
     return fill_holes(mask, structure=PLANE, max_voxels=max_voxels)
-
-
-def _bbox(mask: np.ndarray) -> tuple[slice, ...]:
-    out = []
-    for axis in range(mask.ndim):
-        nz = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
-        out.append(slice(int(nz[0]), int(nz[-1]) + 1))
-    return tuple(out)
 
 
 def _face_steps(structure: np.ndarray, axis: int) -> bool:
@@ -76,7 +68,7 @@ def fill_holes(
     if not mask.any():
         return mask.copy()
     if all(_face_steps(structure, a) for a in border_axes):
-        box = _bbox(mask)
+        box = mask_bbox(mask)
         out = mask.copy()
         out[box] = _fill_holes_whole(mask[box], structure, border_axes, max_voxels)
         return out

@@ -11,7 +11,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..config import SegmentConfig
-from ._grid import CoarseGrid, box_erode
+from ._grid import CoarseGrid, box_erode, mask_bbox
 from .body import fill_holes, fill_holes_per_slice
 
 __all__ = ["Focus", "find_foci"]
@@ -63,15 +63,6 @@ def _smooth(arr: np.ndarray, spacing: tuple[float, float, float], sigma_mm: floa
     return ndi.gaussian_filter(
         out, sigma=[sigma_mm / s for s in spacing], mode="nearest", truncate=3.0
     )
-
-
-def _bbox(mask: np.ndarray, *, pad: tuple[int, ...]) -> tuple[slice, ...]:
-    """Bounding box of a non-empty mask, widened by `pad` voxels per axis, clipped to the array."""
-    box = []
-    for ax, p in enumerate(pad):
-        nz = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != ax)))
-        box.append(slice(max(0, int(nz[0]) - p), min(mask.shape[ax], int(nz[-1]) + 1 + p)))
-    return tuple(box)
 
 
 def _hysteresis(low: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -246,7 +237,7 @@ def _bone_give_back(
     halo_mm = edge_width_mm + max(spacing)
     # the region, widened so that it holds every focus voxel within the halo of the bone
     area = _pad_box(
-        _bbox(roi, pad=(0, 0, 0)),
+        mask_bbox(roi),
         tuple(math.ceil(halo_mm / s) + 1 for s in spacing),
         focus.shape,
     )
@@ -308,7 +299,7 @@ def _bone_give_back(
     if not core.any():
         return empty
     base = ball_structure(halo_mm + max(spacing), spacing_zyx_mm=spacing)
-    around = _pad_box(_bbox(core, pad=(0, 0, 0)), tuple(n // 2 for n in base.shape), focus.shape)
+    around = _pad_box(mask_bbox(core), tuple(n // 2 for n in base.shape), focus.shape)
     out = np.zeros(focus.shape, bool)
     out[around] = grown[around] & ball_dilate(core[around], base)
     # what is given back stays connected to those seeds
@@ -332,7 +323,7 @@ def _morph_in_bbox(mask: np.ndarray, structure: np.ndarray, *, dilate: bool) -> 
     if not mask.any():
         return out
     pad = tuple(n // 2 for n in structure.shape) if dilate else (0,) * mask.ndim
-    box = _bbox(mask, pad=pad)
+    box = mask_bbox(mask, pad)
     out[box] = (ball_dilate if dilate else ball_erode)(mask[box], structure)
     return out
 
@@ -425,7 +416,7 @@ def find_foci(
     # scan). ndi.label numbers components in scan order, which a crop keeps, so the group
     # labels are the same as on the whole grid.
     half = mm_to_half(config.group_distance_mm / 2.0, cs)
-    sub = _bbox(low, pad=tuple(h + 1 for h in half))
+    sub = mask_bbox(low, tuple(h + 1 for h in half))
     low = low[sub]
     # a seed block holds a voxel clearly above the seed level (3 noise SDs above it), or its mean is
     seeds = low & (

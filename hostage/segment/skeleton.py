@@ -58,7 +58,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..config import SegmentConfig
-from ._grid import CoarseGrid, box_dilate, box_erode
+from ._grid import CoarseGrid, box_dilate, box_erode, mask_bbox
 from .body import fill_holes_per_slice
 
 __all__ = ["native_skeleton_coarse"]
@@ -90,15 +90,6 @@ def _face_shift(mask: np.ndarray, *, erode: bool) -> np.ndarray:
         op(out[tuple(lo)], mask[tuple(hi)], out=out[tuple(lo)])
         op(out[tuple(hi)], mask[tuple(lo)], out=out[tuple(hi)])
     return out
-
-
-def _bbox(mask: np.ndarray, pad: int) -> tuple[slice, ...]:
-    out = []
-    for axis in range(mask.ndim):
-        other = tuple(a for a in range(mask.ndim) if a != axis)
-        nz = np.flatnonzero(mask.any(axis=other))
-        out.append(slice(max(0, int(nz[0]) - pad), min(mask.shape[axis], int(nz[-1]) + 1 + pad)))
-    return tuple(out)
 
 
 def _loose_thin(
@@ -195,7 +186,7 @@ def _rim_of(focus: np.ndarray, bone: np.ndarray, thin: np.ndarray, *, steps: int
     [0, 1, 1, 0, 0, 0, 0]
     """
     out = np.zeros(thin.shape, bool)
-    box = _bbox(focus, steps + 1)
+    box = mask_bbox(focus, steps + 1)
     mine, theirs, free = focus[box].copy(), bone[box].copy(), thin[box].copy()
     for _ in range(steps):
         grow_b = box_dilate(theirs, (1, 1, 1)) & free
@@ -634,7 +625,7 @@ def native_skeleton_coarse(
     grids = np.ogrid[tuple(slice(-h, h + 1) for h in half)]
     ball = np.asarray(sum((gr / h) ** 2 for gr, h in zip(grids, half, strict=True)) <= 1.0 + 1e-9)
     pad = max(ball.shape) + 1
-    box = _bbox(dense, pad)
+    box = mask_bbox(dense, pad)
     d = dense[box]
     # marrow cavities are filled, not the pelvic cavity inside the pelvic ring
     filled = fill_holes_per_slice(d, max_voxels=int(max_hole_mm2 / (cs[1] * cs[2])))
