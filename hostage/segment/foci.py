@@ -65,12 +65,12 @@ def _smooth(arr: np.ndarray, spacing: tuple[float, float, float], sigma_mm: floa
     )
 
 
-def _hysteresis(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+def _hysteresis(low: np.ndarray, high: np.ndarray, *, min_seeds: int = 1) -> np.ndarray:
+    """Return the 26-connected components of `low` holding at least `min_seeds` voxels of `high`."""
     lab, n = ndi.label(low, structure=np.ones((3, 3, 3), bool))
     if n == 0:
         return low
-    keep = np.zeros(n + 1, bool)
-    keep[np.unique(lab[high & low])] = True
+    keep = np.bincount(lab[high & low], minlength=n + 1) >= min_seeds
     keep[0] = False
     return keep[lab]
 
@@ -288,12 +288,10 @@ def _bone_give_back(
     bone_box = np.zeros(focus.shape, bool)
     bone_box[area] = bone_a
     bridge = dense & near_bone & ~bone_box & near
-    lab, n = ndi.label(give | bridge | focus_dense, structure=np.ones((3, 3, 3), bool))
     # growth starts from at least one coarse block of the focus's own dense voxels
     # (a fleck of the bone's halo outside the native blocks is smaller)
-    keep = np.bincount(lab[seeds], minlength=n + 1) >= int(np.prod(grid.factors_zyx))
-    keep[0] = False
-    grown = keep[lab] & (give | bridge)
+    block = int(np.prod(grid.factors_zyx))
+    grown = _hysteresis(give | bridge | focus_dense, seeds, min_seeds=block) & (give | bridge)
     # the part beyond the halo, and its base: what lies within the halo (plus a voxel) of it
     core = grown & give & beyond_halo
     if not core.any():
@@ -303,10 +301,7 @@ def _bone_give_back(
     out = np.zeros(focus.shape, bool)
     out[around] = grown[around] & ball_dilate(core[around], base)
     # what is given back stays connected to those seeds
-    lab, n = ndi.label(out | focus_dense, structure=np.ones((3, 3, 3), bool))
-    keep = np.bincount(lab[seeds], minlength=n + 1) >= int(np.prod(grid.factors_zyx))
-    keep[0] = False
-    return out & keep[lab]
+    return out & _hysteresis(out | focus_dense, seeds, min_seeds=block)
 
 
 def _morph_in_bbox(mask: np.ndarray, structure: np.ndarray, *, dilate: bool) -> np.ndarray:
