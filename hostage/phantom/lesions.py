@@ -555,6 +555,11 @@ def _rim_cover(
     return v > _quantile(v, 1.0 - completeness, rng)
 
 
+def _amorphous_fade_mm(size_mm: float) -> float:
+    """How far (mm) an amorphous cloud fades into the muscle: drawn with it, and kept clear when placed."""
+    return float(np.clip(0.3 * size_mm / 2.0, 2.5, 8.0))
+
+
 def _fill_stage(
     p: _Params,
     rng: np.random.Generator,
@@ -580,7 +585,7 @@ def _fill_stage(
         return zero, zero, exc.astype(np.float32)
 
     if p.stage is Stage.AMORPHOUS:
-        fade = float(np.clip(0.3 * p.size_mm / 2.0, 2.5, 8.0))
+        fade = _amorphous_fade_mm(p.size_mm)
         env = _sigmoid(-d / (fade / 3.0))
         lam_c = float(np.clip(0.25 * p.size_mm, 2.5, 8.0))
         cloud = _bandpass(rng, shape, voxel_mm=voxel_mm, wavelength_mm=lam_c, rel_bandwidth=0.8)
@@ -827,7 +832,7 @@ def build_lesion(
         pts = _point_cloud(sdf, bound, size)
         fade = 0.0
         if p.stage is Stage.AMORPHOUS:
-            fade = float(np.clip(0.3 * size / 2.0, 2.5, 8.0))
+            fade = _amorphous_fade_mm(size)
         elif p.stage is Stage.IMMATURE:
             fade = 3.5
         centre = placer.place(
