@@ -1,0 +1,96 @@
+"""Pictures of the truth lesions of one accuracy.py study, to see why a lesion is missed.
+
+For every lesion of the study built by ``benchmarks/accuracy.py`` for SEED,
+writes one PNG with the axial, coronal and sagittal slices through the
+lesion's centre (bone window, pixel aspect from the spacing), and on them the
+native-bone mask (red), the reported foci (green) and the lesion's truth
+bounding box (yellow, dashed). A lesion lying wholly inside the red outline
+was taken for native bone by :func:`hostage.segment.skeleton.native_skeleton_coarse`.
+
+Usage::
+
+    python benchmarks/show_lesions.py SEED [--out DIR] [--cache DIR]
+
+Needs matplotlib (the ``report`` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from accuracy import make_study
+
+from hostage.config import Config
+from hostage.segment import segment
+
+#: Context drawn around the lesion's box (mm).
+PAD_MM = 40.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("seed", type=int)
+    p.add_argument("--out", default="lesion-pictures", help="folder for the PNGs")
+    p.add_argument("--cache", help="accuracy.py phantom cache folder")
+    args = p.parse_args(argv)
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    volume, truth, _ = make_study(args.seed, quick=False, cache=args.cache)
+    seg = segment(volume, config=Config().segment)
+    origin = volume.index_to_lps_mm(np.zeros(3))
+    affine = np.stack([volume.index_to_lps_mm(np.eye(3)[i]) - origin for i in range(3)], axis=1)
+    to_index = np.linalg.inv(affine)
+    hu, sp = volume.hu, volume.spacing_zyx_mm
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for lesion in truth["lesions"]:
+        centre = to_index @ (np.asarray(lesion["centre_lps_mm"]) - origin)
+        c = np.clip(np.round(centre).astype(int), 0, np.array(hu.shape) - 1)
+        corners = np.array([to_index @ (np.asarray(q) - origin) for q in lesion["bbox_lps_mm"]])
+        lo, hi = corners.min(axis=0), corners.max(axis=0)
+        fig, axes = plt.subplots(1, 3, figsize=(18, 6))
+        for ax, axis, name in zip(axes, range(3), ("axial", "coronal", "sagittal"), strict=True):
+            cut: list[slice | int] = [slice(None)] * 3
+            cut[axis] = int(c[axis])
+            sl = tuple(cut)
+            r, q = (a for a in range(3) if a != axis)
+            ax.imshow(np.clip(hu[sl], -200, 1600), cmap="gray", aspect=sp[r] / sp[q])
+            if seg.bone_mask[sl].any():
+                ax.contour(seg.bone_mask[sl], [0.5], colors="r", linewidths=0.7)
+            if (seg.labels[sl] > 0).any():
+                ax.contour(seg.labels[sl] > 0, [0.5], colors="lime", linewidths=0.7)
+            ax.plot(
+                [lo[q], hi[q], hi[q], lo[q], lo[q]],
+                [lo[r], lo[r], hi[r], hi[r], lo[r]],
+                "y--",
+                lw=0.7,
+            )
+            ax.set_xlim(max(0.0, lo[q] - PAD_MM / sp[q]), min(hu.shape[q], hi[q] + PAD_MM / sp[q]))
+            ax.set_ylim(min(hu.shape[r], hi[r] + PAD_MM / sp[r]), max(0.0, lo[r] - PAD_MM / sp[r]))
+            ax.set_title(f"{name} slice {c[axis]}")
+        fig.suptitle(
+            f"seed {args.seed} lesion {lesion['id']}: {lesion['stage']} {lesion['shape']} "
+            f"{lesion['size_mm']:.0f} mm, attached {lesion['attached_to_bone']}, "
+            f"spacing {tuple(round(s, 2) for s in sp)} mm"
+        )
+        fig.tight_layout()
+        path = out / f"seed{args.seed}-lesion{lesion['id']}.png"
+        fig.savefig(path, dpi=70)
+        plt.close(fig)
+        print(path)
+    print(f"{len(seg.foci)} foci reported: red = native bone, green = foci, yellow = truth box")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
