@@ -47,16 +47,18 @@ def main(argv: list[str] | None = None) -> int:
 
     volume, truth, _ = make_study(args.seed, quick=False, cache=args.cache)
     seg = segment(volume, config=Config().segment)
-    origin = volume.index_to_lps_mm(np.zeros(3))
-    affine = np.stack([volume.index_to_lps_mm(np.eye(3)[i]) - origin for i in range(3)], axis=1)
-    to_index = np.linalg.inv(affine)
+    to_index = np.linalg.inv(volume.affine_lps)  # homogeneous LPS mm -> (z, y, x) index
+
+    def index_of(lps_mm: list[float]) -> np.ndarray:
+        return (to_index @ np.append(lps_mm, 1.0))[:3]
+
     hu, sp = volume.hu, volume.spacing_zyx_mm
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for lesion in truth["lesions"]:
-        centre = to_index @ (np.asarray(lesion["centre_lps_mm"]) - origin)
+        centre = index_of(lesion["centre_lps_mm"])
         c = np.clip(np.round(centre).astype(int), 0, np.array(hu.shape) - 1)
-        corners = np.array([to_index @ (np.asarray(q) - origin) for q in lesion["bbox_lps_mm"]])
+        corners = np.array([index_of(q) for q in lesion["bbox_lps_mm"]])
         lo, hi = corners.min(axis=0), corners.max(axis=0)
         fig, axes = plt.subplots(1, 3, figsize=(18, 6))
         for ax, axis, name in zip(axes, range(3), ("axial", "coronal", "sagittal"), strict=True):
