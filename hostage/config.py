@@ -258,6 +258,16 @@ class SegmentConfig:
         "over the host bone's own interior: trabeculae with fatty marrow between, not the host's cancellous bone.",
         min=0,
     )
+    native_marrow_fullres_min_exposure: float = param(
+        0.2,
+        "A body with its own interior that fails the two tests above but is at least this exposed on the coarse "
+        "grid is looked at at full resolution (the blocks of a small focus fused to the bone take in part of the "
+        "host's cortex, so its coarse exposure reads low): if its interior is walled off there (no voxel below "
+        "native_cortex_min_hu joins it to the crop's edge), the same exposure limits apply to the soft-tissue share "
+        "of a ring native_marrow_shell_mm beyond it; 1 turns this off.",
+        min=0,
+        max=1,
+    )
     native_protrusion_min_mm: float = param(
         4.0,
         "A thin dense body lying on the bone (no core after native_erode_mm) whose blocks stand at least this far "

@@ -264,6 +264,10 @@ def segment(
             protrusion_reference_mm=config.native_protrusion_reference_mm,
             protrusion_min_share=config.native_protrusion_min_share,
             block_mean_hu=cmean,
+            hu=hu,
+            fullres_min_exposure=config.native_marrow_fullres_min_exposure,
+            fullres_smooth_mm=config.focus_smooth_mm,
+            soft_max_hu=config.bone_min_hu,
         )
     ref_values, ref_warnings = measure_reference(
         hu,

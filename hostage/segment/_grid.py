@@ -25,6 +25,7 @@ __all__ = [
     "ball_structure",
     "box_dilate",
     "box_erode",
+    "gaussian_mm",
     "mask_bbox",
     "mm_to_half",
     "sparse_zeros",
@@ -341,6 +342,22 @@ class CoarseGrid:
         """Full-resolution index-mm coordinates ((index) × spacing) of coarse block centres."""
         f = np.asarray(self.factors_zyx)
         return (np.asarray(idx_zyx) * f + (f - 1) / 2.0) * np.asarray(self.spacing_zyx_mm)
+
+
+def gaussian_mm(
+    arr: np.ndarray, spacing: tuple[float, float, float], sigma_mm: float
+) -> np.ndarray:
+    """Gaussian smoothing with a width in mm (per-axis sigma from the spacing), as float32.
+
+    ``sigma_mm <= 0`` returns the values unsmoothed. Edges repeat the border
+    values (``mode="nearest"``), so a crop is not darkened at its faces.
+    """
+    out = np.asarray(arr, dtype=np.float32)
+    if sigma_mm <= 0:
+        return out
+    return ndi.gaussian_filter(
+        out, sigma=[sigma_mm / s for s in spacing], mode="nearest", truncate=3.0
+    )
 
 
 def mask_bbox(mask: np.ndarray, pad: int | tuple[int, ...] = 0) -> tuple[slice, ...]:

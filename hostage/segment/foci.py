@@ -11,7 +11,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..config import SegmentConfig
-from ._grid import CoarseGrid, box_erode, mask_bbox
+from ._grid import CoarseGrid, box_erode, gaussian_mm, mask_bbox
 from .body import fill_holes, fill_holes_per_slice
 
 __all__ = ["Focus", "find_foci"]
@@ -54,15 +54,6 @@ class Focus:
         mask = self.mask.view()
         mask.flags.writeable = False
         object.__setattr__(self, "mask", mask)
-
-
-def _smooth(arr: np.ndarray, spacing: tuple[float, float, float], sigma_mm: float) -> np.ndarray:
-    out = np.asarray(arr, dtype=np.float32)
-    if sigma_mm <= 0:
-        return out
-    return ndi.gaussian_filter(
-        out, sigma=[sigma_mm / s for s in spacing], mode="nearest", truncate=3.0
-    )
 
 
 def _hysteresis(low: np.ndarray, high: np.ndarray, *, min_seeds: int = 1) -> np.ndarray:
@@ -246,7 +237,7 @@ def _bone_give_back(
     want = [(f.start - 3 * h, f.stop + 3 * h) for f, h in zip(full, half, strict=True)]
     big = tuple(slice(max(0, lo), min(n, hi)) for (lo, hi), n in zip(want, hu.shape, strict=True))
     nat = grid.upsample(native, big)
-    s_big = _smooth(hu[big], spacing, smooth_mm)
+    s_big = gaussian_mm(hu[big], spacing, smooth_mm)
     deep = box_erode(nat, grid.factors_zyx)
     bone = nat & fill_holes_per_slice((nat & (s_big >= dense_min_hu)) | deep)
     # missing context beyond the scan's edges: the bone continues (edge replication)
@@ -452,7 +443,7 @@ def find_foci(
         region = grid.upsample(region_c, box)
         nat = grid.upsample(native, box)
         nat = ball_dilate(nat, ndi.generate_binary_structure(3, 1)) if nat.any() else nat
-        s = _smooth(hu[box], spacing, config.focus_smooth_mm)
+        s = gaussian_mm(hu[box], spacing, config.focus_smooth_mm)
         low_f = (s >= config.focus_grow_min_hu) & region & ~nat
         m = _hysteresis(low_f, low_f & (s >= config.focus_seed_min_hu))
         if not m.any():

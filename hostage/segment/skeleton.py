@@ -42,7 +42,13 @@ How a focus fused to bone is kept apart from it (on the coarse grid):
    cutting a femoral head off its neck. A body partly buried between bone
    surfaces needs ``native_marrow_partial_min_exposure`` and an interior
    coarser than the host bone's (``native_marrow_texture_min_hu``); an
-   interior spanning ``native_min_length_mm`` in 3-D is a bone's own.
+   interior spanning ``native_min_length_mm`` in 3-D is a bone's own. The
+   blocks of a small fused focus take in part of the host's cortex, so a
+   body that fails these tests but is at least
+   ``native_marrow_fullres_min_exposure`` exposed is looked at at full
+   resolution: if its interior is walled off there, the same limits apply to
+   the exposure of a ring just outside its own cortex
+   (:func:`_walled_off_exposure`).
 6. *Foci lying on the bone*: HO adds material outside the bone's cortical
    envelope (its interior plus a cortex of slowly varying thickness). A thin
    body standing ``native_protrusion_min_mm`` beyond the local envelope is a
@@ -53,12 +59,14 @@ How a focus fused to bone is kept apart from it (on the coarse grid):
 from __future__ import annotations
 
 import logging
+import math
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
 
 from ..config import SegmentConfig
-from ._grid import CoarseGrid, box_dilate, box_erode, mask_bbox
+from ._grid import CoarseGrid, box_dilate, box_erode, gaussian_mm, mask_bbox
 from .body import fill_holes_per_slice
 
 __all__ = ["native_skeleton_coarse"]
@@ -200,6 +208,111 @@ def _rim_of(focus: np.ndarray, bone: np.ndarray, thin: np.ndarray, *, steps: int
     return out
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class _FullRes:
+    """The full-resolution scan, for interiors the coarse grid cannot judge (:func:`_walled_off_exposure`).
+
+    Attributes
+    ----------
+    hu : (Z, Y, X) ndarray
+        CT values (HU).
+    grid : CoarseGrid
+        The coarse grid.
+    offset : tuple of 3 int
+        Coarse index of the first block of the arrays :func:`_own_marrow_bodies` gets.
+    min_exposure : float
+        Least coarse exposure of a body looked at at full resolution.
+    smooth_mm : float
+        Gaussian smoothing (mm) of the crop.
+    wall_min_hu : float
+        Voxels at least this dense are walls (bone).
+    soft_max_hu : float
+        Voxels below this HU outside the bone's deep interior are soft tissue.
+    """
+
+    hu: np.ndarray
+    grid: CoarseGrid
+    offset: tuple[int, int, int]
+    min_exposure: float
+    smooth_mm: float
+    wall_min_hu: float
+    soft_max_hu: float
+
+
+def _walled_off_exposure(
+    interior: np.ndarray,
+    sl: tuple[slice, ...],
+    filled: np.ndarray,
+    fr: _FullRes,
+    *,
+    shell_mm: float,
+) -> float | None:
+    """Soft-tissue share of a ring around an interior walled off at full resolution, else None.
+
+    A coarse block mixes a thin cortex with what lies on both sides of it, so
+    the coarse body of a small focus fused to a bone (its interior plus the
+    wall within `shell_mm`) takes in part of the host's cortex and reads as
+    little exposed. At full resolution, in a crop around the interior's blocks
+    (`interior`, the blocks of `sl`, smoothed by ``fr.smooth_mm``), the voxels
+    below ``fr.wall_min_hu`` that meet those blocks are the interior's space.
+    It is walled off when none of it reaches the crop's faces: the host bone's
+    own interior and the soft tissue around run on beyond the crop. Its
+    exposure is then the share of soft tissue (below ``fr.soft_max_hu``, and
+    not deep inside the hole-filled bone `filled`, where the host's marrow is)
+    among the voxels more than `shell_mm` and at most one block beyond the
+    space: the ring just outside a focus's own cortex.
+
+    Returns
+    -------
+    float or None
+        The exposure (0-1), or None when the interior is not walled off at full
+        resolution (or no voxel of it lies below the wall level).
+    """
+    grid = fr.grid
+    cs = grid.coarse_spacing_zyx_mm
+    ring_mm = max(cs)
+    pad = [math.ceil((shell_mm + 2.0 * ring_mm) / c) for c in cs]
+    lo = [max(0, q.start - p) for q, p in zip(sl, pad, strict=True)]
+    hi = [min(n, q.stop + p) for q, p, n in zip(sl, pad, filled.shape, strict=True)]
+    crop = np.zeros(tuple(b - a for a, b in zip(lo, hi, strict=True)), bool)
+    crop[tuple(slice(q.start - a, q.stop - a) for q, a in zip(sl, lo, strict=True))] = interior
+    n_coarse = grid.coarse_shape_zyx
+    # the full-resolution voxels of those blocks; the last block of an axis takes the
+    # voxels beyond the last complete block (as CoarseGrid.upsample)
+    full = tuple(
+        slice((a + o) * k, (b + o) * k if b + o < nc else n)
+        for a, b, o, k, nc, n in zip(
+            lo, hi, fr.offset, grid.factors_zyx, n_coarse, fr.hu.shape, strict=True
+        )
+    )
+    index = np.ix_(
+        *(
+            np.minimum(np.arange(q.start, q.stop) // k, nc - 1) - (a + o)
+            for q, k, nc, a, o in zip(full, grid.factors_zyx, n_coarse, lo, fr.offset, strict=True)
+        )
+    )
+    s = gaussian_mm(fr.hu[full], grid.spacing_zyx_mm, fr.smooth_mm)
+    space = s < fr.wall_min_hu
+    lab, _ = ndi.label(space, structure=ndi.generate_binary_structure(3, 1))
+    ids = np.unique(lab[crop[index] & space])
+    ids = ids[ids > 0]
+    if ids.size == 0:
+        return None
+    faces = np.unique(
+        np.concatenate([np.take(lab, j, axis=a).ravel() for a in range(3) for j in (0, -1)])
+    )
+    if np.isin(ids, faces).any():
+        return None  # runs on beyond the crop: the host's interior, or a gap to soft tissue
+    dist = ndi.distance_transform_edt(~np.isin(lab, ids), sampling=grid.spacing_zyx_mm)
+    ring = (dist > shell_mm) & (dist <= shell_mm + ring_mm)
+    if not ring.any():
+        return None
+    cbox = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    deep = ndi.binary_erosion(filled[cbox], border_value=1)[index]
+    soft = (s < fr.soft_max_hu) & ~deep
+    return float(np.mean(soft[ring]))
+
+
 def _own_marrow_bodies(
     filled: np.ndarray,
     dense: np.ndarray,
@@ -219,6 +332,7 @@ def _own_marrow_bodies(
     texture_min_hu: float = 0.0,
     reference_out: np.ndarray | None = None,
     bone_span_mm: float = np.inf,
+    fullres: _FullRes | None = None,
 ) -> np.ndarray:
     """Bodies with their own marrow space, walled off from the bone's: foci fused to bone.
 
@@ -256,6 +370,13 @@ def _own_marrow_bodies(
     compared with the host's blocks next to its walls (they straddle
     cortex) and the others with the others. Both are measured in the same
     scan, so noise and blur shift them alike.
+
+    The coarse exposure of a small focus fused to a bone reads low: its wall
+    blocks take in part of the host's cortex. With `fullres`, a body that
+    fails both tests but is at least ``fullres.min_exposure`` exposed is
+    looked at at full resolution (:func:`_walled_off_exposure`): when its
+    interior is walled off there, the same two tests apply to the exposure
+    of a ring just outside its own cortex.
 
     `reference_out`, when given, receives the interiors judged native: each
     bone's own and every other interior large enough to be judged and not a
@@ -385,7 +506,17 @@ def _own_marrow_bodies(
         )
         # the texture of a pocket of a few blocks is that of the walls around it
         textured = sizes[i] * block_mm3 >= min_volume_mm3 and excess >= texture_min_hu
-        if exposed >= min_exposure or (exposed >= partial_min_exposure and textured):
+        focus = exposed >= min_exposure or (exposed >= partial_min_exposure and textured)
+        if not focus and fullres is not None and exposed >= fullres.min_exposure:
+            ring = _walled_off_exposure(lab[sl] == i, sl, filled, fullres, shell_mm=shell_mm)
+            logger.debug(
+                "interior %d at full resolution: %s",
+                i,
+                "not walled off" if ring is None else f"walled off, ring exposure {ring:.2f}",
+            )
+            if ring is not None:
+                focus = ring >= min_exposure or (ring >= partial_min_exposure and textured)
+        if focus:
             out[box] |= body
     if reference_out is not None:
         reference_out &= ~small[lab] & ~out
@@ -547,6 +678,10 @@ def native_skeleton_coarse(
     protrusion_reference_mm: float = _DEFAULTS.native_protrusion_reference_mm,
     protrusion_min_share: float = _DEFAULTS.native_protrusion_min_share,
     block_mean_hu: np.ndarray | None = None,
+    hu: np.ndarray | None = None,
+    fullres_min_exposure: float = _DEFAULTS.native_marrow_fullres_min_exposure,
+    fullres_smooth_mm: float = _DEFAULTS.focus_smooth_mm,
+    soft_max_hu: float = _DEFAULTS.bone_min_hu,
 ) -> np.ndarray:
     """Native bone on the coarse grid (cortex, cancellous bone and marrow).
 
@@ -610,6 +745,19 @@ def native_skeleton_coarse(
     block_mean_hu : (cz, cy, cx) ndarray, optional
         Block means (HU), for the interior texture; without them partly
         buried bodies stay bone.
+    hu : (Z, Y, X) ndarray, optional
+        The full-resolution scan, to judge at full resolution the walled-off
+        interiors whose coarse exposure is inconclusive; without it they
+        stay bone.
+    fullres_min_exposure : float
+        Least coarse exposure of a body with its own interior that is looked
+        at at full resolution (1 turns this off).
+    fullres_smooth_mm : float
+        Gaussian smoothing (mm) of the full-resolution crop; walls there are
+        voxels of at least `cortex_min_hu`.
+    soft_max_hu : float
+        Full-resolution voxels below this HU (outside the bone's deep
+        interior) are soft tissue.
 
     Returns
     -------
@@ -751,6 +899,17 @@ def native_skeleton_coarse(
             texture_min_hu=marrow_texture_min_hu,
             reference_out=interiors,
             bone_span_mm=min_length_mm,
+            fullres=None
+            if hu is None or fullres_min_exposure >= 1.0
+            else _FullRes(
+                hu=hu,
+                grid=grid,
+                offset=(box[0].start, box[1].start, box[2].start),
+                min_exposure=fullres_min_exposure,
+                smooth_mm=fullres_smooth_mm,
+                wall_min_hu=cortex_min_hu,
+                soft_max_hu=soft_max_hu,
+            ),
         )
     if protrusion_min_mm > 0.0:
         native &= ~_protrusions(

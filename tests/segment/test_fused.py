@@ -23,7 +23,7 @@ from hostage.phantom import LesionSpec, make_phantom
 from hostage.segment import segment
 from hostage.segment._grid import CoarseGrid
 from hostage.segment.body import body_mask_coarse
-from hostage.segment.skeleton import native_skeleton_coarse
+from hostage.segment.skeleton import _FullRes, _walled_off_exposure, native_skeleton_coarse
 
 from .conftest import make_scene
 
@@ -118,6 +118,51 @@ def test_rule_off_absorbs_the_fused_lesion():
     # only the lesion's blocks change: the femur away from it is identical
     z_far = int((centre[0] - 20.0) // grid.coarse_spacing_zyx_mm[0])
     assert np.array_equal(on[z_far], off[z_far])
+
+
+@pytest.mark.parametrize(
+    ("radius_mm", "overlap_mm", "spacing", "angle_deg"),
+    [
+        (7.0, 3.0, (0.625, 0.7, 0.7), 60.0),
+        (6.5, 2.0, (1.25, 0.6, 0.6), 200.0),
+        (7.0, 2.0, (1.0, 0.8, 0.8), 0.0),
+        (7.0, 2.5, (3.0, 0.8, 0.8), 30.0),
+    ],
+)
+@pytest.mark.parametrize("rng", [0, 1])
+def test_small_lesion_pressed_into_cortex_is_found(radius_mm, overlap_mm, spacing, angle_deg, rng):
+    """A 13-14 mm ring pressed into a thick cortex: its interior is walled off at full resolution.
+
+    At 2 mm blocks the body of so small a focus takes in the host's cortex around the
+    contact and reads as little exposed; the full-resolution look
+    (``native_marrow_fullres_min_exposure``) measures the ring just outside its own cortex.
+    """
+    vol, centre = _fused_scene(
+        radius_mm=radius_mm, overlap_mm=overlap_mm, spacing=spacing, angle_deg=angle_deg, rng=rng
+    )
+    seg = segment(vol, config=CFG)
+    assert len(seg.foci) == 1
+    (f,) = seg.foci
+    c_mm = (np.argwhere(f.mask).mean(axis=0) + [s.start for s in f.bbox_zyx]) * spacing
+    assert np.linalg.norm(c_mm - centre) < 0.35 * radius_mm
+    # the sphere and its blurred edge, not a piece of the femur
+    sphere_mm3 = 4 / 3 * np.pi * radius_mm**3
+    assert 0.5 * sphere_mm3 < f.volume_mm3 < 1.7 * sphere_mm3
+    assert not seg.bone_mask[f.bbox_zyx][f.mask].any()
+
+
+@pytest.mark.parametrize(
+    ("radius_mm", "overlap_mm", "spacing", "angle_deg"),
+    [(7.0, 3.0, (0.625, 0.7, 0.7), 60.0), (6.5, 2.0, (1.25, 0.6, 0.6), 200.0)],
+)
+def test_small_lesion_needs_the_full_resolution_look(radius_mm, overlap_mm, spacing, angle_deg):
+    """Without it (1 turns it off) the coarse tests alone leave these lesions in the bone."""
+    vol, _ = _fused_scene(
+        radius_mm=radius_mm, overlap_mm=overlap_mm, spacing=spacing, angle_deg=angle_deg
+    )
+    off = dataclasses.replace(CFG, native_marrow_fullres_min_exposure=1.0)
+    assert segment(vol, config=off).foci == ()
+    assert len(segment(vol, config=CFG).foci) == 1
 
 
 def test_femur_alone_gives_no_focus():
@@ -396,3 +441,48 @@ def test_lesion_free_full_pelvis_on_a_fine_grid_gives_no_focus():
     seg = segment(ph.volume, config=CFG)
     assert seg.foci == ()
     assert seg.bone_mask[ph.bone_mask].mean() > 0.9
+
+
+def _ring_ball(*, tunnel: bool):
+    """A rimmed ball (outer radius 6 mm, 1.5 mm cortex) in muscle, 1 mm voxels.
+
+    With `tunnel`, a 4 mm wide channel of soft tissue runs from its interior
+    out through the wall: the interior is no longer walled off.
+    """
+    n = 48
+    zz, yy, xx = np.meshgrid(*(np.arange(n, dtype=float),) * 3, indexing="ij", sparse=True)
+    c = n / 2
+    r = np.sqrt((zz - c) ** 2 + (yy - c) ** 2 + (xx - c) ** 2)
+    hu = np.where(r <= 6.0, 1400.0, 50.0)
+    hu = np.where(r <= 4.5, -40.0, hu)
+    if tunnel:
+        hu = np.where((np.abs(zz - c) <= 2) & (np.abs(yy - c) <= 2) & (xx > c), 50.0, hu)
+    grid = CoarseGrid.for_volume((n, n, n), spacing_zyx_mm=(1.0, 1.0, 1.0), block_mm=2.0)
+    filled = np.zeros(grid.coarse_shape_zyx, bool)
+    b = slice(9, 15)  # blocks holding the ball (voxels 18-30)
+    filled[b, b, b] = True
+    sl = (slice(11, 13),) * 3  # the interior's blocks (voxels 22-26)
+    fr = _FullRes(
+        hu=ndi.gaussian_filter(hu, 0.6).astype(np.float32),
+        grid=grid,
+        offset=(0, 0, 0),
+        min_exposure=0.2,
+        smooth_mm=CFG.focus_smooth_mm,
+        wall_min_hu=CFG.native_cortex_min_hu,
+        soft_max_hu=CFG.bone_min_hu,
+    )
+    return np.ones((2, 2, 2), bool), sl, filled, fr
+
+
+def test_walled_off_interior_exposure_is_measured_outside_its_cortex():
+    interior, sl, filled, fr = _ring_ball(tunnel=False)
+    exposure = _walled_off_exposure(interior, sl, filled, fr, shell_mm=CFG.native_marrow_shell_mm)
+    # alone in muscle: the ring beyond the cortex is all soft tissue
+    assert exposure == pytest.approx(1.0)
+
+
+def test_interior_open_to_soft_tissue_is_not_walled_off():
+    interior, sl, filled, fr = _ring_ball(tunnel=True)
+    assert (
+        _walled_off_exposure(interior, sl, filled, fr, shell_mm=CFG.native_marrow_shell_mm) is None
+    )
