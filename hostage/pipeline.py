@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .classify import check_stability, classify, resection
 from .config import Config
 from .features import measure
@@ -32,11 +34,26 @@ def analyse(
     config: Config | None = None,
     prior: StudyResult | None = None,
     study_key: str | None = None,
+    bone_labels: str | Path | np.ndarray | None = None,
 ) -> Analysis:
     """Run the whole pipeline and keep the volume and segmentation (see :func:`stage`)."""
     config = Config() if config is None else config
     volume = source if isinstance(source, Volume) else load(source, config=config.load)
-    seg = segment(volume, config=config.segment)
+    labels: np.ndarray | None = None
+    label_name: str | None = None
+    label_warnings: tuple[str, ...] = ()
+    if isinstance(bone_labels, (str, Path)):
+        from .io.label_map import load_label_map  # SimpleITK only when a label map is given
+
+        label_map = load_label_map(bone_labels, volume, config=config.load)
+        labels, label_name, label_warnings = (
+            label_map.labels,
+            label_map.source.name,
+            label_map.warnings,
+        )
+    elif bone_labels is not None:
+        labels, label_name = np.asarray(bone_labels), "(array)"
+    seg = segment(volume, config=config.segment, bone_labels=labels)
     features = [measure(volume, f, seg, config=config.features) for f in seg.foci]
     stages = [classify(f, config=config.classify) for f in features]
     stages = check_stability(volume, seg, features, stages, config=config)
@@ -51,7 +68,9 @@ def analyse(
         verdict,
         config=config,
         study_key=study_key,
-        warnings=seg.warnings,
+        warnings=(*label_warnings, *seg.warnings),
+        focus_bone_labels=None if labels is None else seg.focus_bone_labels,
+        bone_label_map=label_name,
     )
     return Analysis(volume=volume, seg=seg, result=result)
 
@@ -62,6 +81,7 @@ def stage(
     config: Config | None = None,
     prior: StudyResult | None = None,
     study_key: str | None = None,
+    bone_labels: str | Path | np.ndarray | None = None,
 ) -> StudyResult:
     """Stage every HO focus of one study and decide resection readiness.
 
@@ -77,6 +97,13 @@ def stage(
         changed markedly since then is not yet "ready".
     study_key : str, optional
         Key for the result; derived from the StudyInstanceUID (or file name) by default.
+    bone_labels : str, Path or ndarray, optional
+        An external label map of the bones (for example TotalSegmentator's
+        output): a NIfTI / NRRD / MetaImage file on any grid that overlaps the
+        CT (resampled onto it, :func:`hostage.io.label_map.load_label_map`),
+        or an integer array of the CT's shape. Every voxel with a label above
+        0 is native bone (instead of the built-in skeleton), and each focus
+        records the labels it lies in or touches (``FocusResult.bone_labels``).
 
     Returns
     -------
@@ -86,9 +113,12 @@ def stage(
     Raises
     ------
     InputError
-        If the study cannot be read.
+        If the study or the label map cannot be read, or the label map does
+        not overlap the CT.
     """
-    return analyse(source, config=config, prior=prior, study_key=study_key).result
+    return analyse(
+        source, config=config, prior=prior, study_key=study_key, bone_labels=bone_labels
+    ).result
 
 
 def stage_to_folder(
@@ -99,6 +129,7 @@ def stage_to_folder(
     prior: StudyResult | None = None,
     study_key: str | None = None,
     outputs: Sequence[str] | None = None,
+    bone_labels: str | Path | np.ndarray | None = None,
 ) -> StudyResult:
     """Stage one study and write its files into ``OUT/<study_key>/``.
 
@@ -107,7 +138,9 @@ def stage_to_folder(
     from .report import OUTPUTS, StudyOutputs, write_study_outputs
 
     config = Config() if config is None else config
-    analysis = analyse(source, config=config, prior=prior, study_key=study_key)
+    analysis = analyse(
+        source, config=config, prior=prior, study_key=study_key, bone_labels=bone_labels
+    )
     ctx = StudyOutputs(
         result=analysis.result,
         volume=analysis.volume,

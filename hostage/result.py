@@ -51,6 +51,7 @@ class StudyInfo:
     shape_zyx: tuple[int, int, int] | None = None
     spacing_zyx_mm: tuple[float, float, float] | None = None
     load_report: Mapping[str, Any] | None = None
+    bone_label_map: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the ``study`` block of result.json."""
@@ -62,6 +63,8 @@ class StudyInfo:
         }
         if self.load_report is not None:
             d["load_report"] = dict(self.load_report)
+        if self.bone_label_map is not None:
+            d["bone_label_map"] = self.bone_label_map
         return d
 
     @classmethod
@@ -75,6 +78,7 @@ class StudyInfo:
             shape_zyx=None if shape is None else tuple(int(v) for v in shape),  # type: ignore[arg-type]
             spacing_zyx_mm=None if spacing is None else tuple(float(v) for v in spacing),  # type: ignore[arg-type]
             load_report=d.get("load_report"),
+            bone_label_map=d.get("bone_label_map"),
         )
 
 
@@ -92,9 +96,12 @@ class FocusResult:
     features: Mapping[str, float]
     reasons: tuple[str, ...] = ()
     atypical: bool = False
+    bone_labels: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stage", Stage(self.stage))
+        if self.bone_labels is not None:
+            object.__setattr__(self, "bone_labels", tuple(int(v) for v in self.bone_labels))
         object.__setattr__(
             self, "scores", MappingProxyType({Stage(k): float(v) for k, v in self.scores.items()})
         )
@@ -116,6 +123,7 @@ class FocusResult:
             "features": {k: _num(v) for k, v in self.features.items()},
             "reasons": list(self.reasons),
             "atypical": bool(self.atypical),
+            "bone_labels": None if self.bone_labels is None else list(self.bone_labels),
         }
 
     @classmethod
@@ -133,6 +141,7 @@ class FocusResult:
             features={k: _from_num(v) for k, v in d["features"].items()},
             reasons=tuple(d.get("reasons", ())),
             atypical=bool(d.get("atypical", False)),
+            bone_labels=None if d.get("bone_labels") is None else tuple(d["bone_labels"]),
         )
 
 
@@ -171,8 +180,15 @@ class StudyResult:
         config: Config,
         study_key: str | None = None,
         warnings: Sequence[str] = (),
+        focus_bone_labels: Mapping[int, tuple[int, ...]] | None = None,
+        bone_label_map: str | None = None,
     ) -> StudyResult:
-        """Assemble a successful result from the outputs of each pipeline stage."""
+        """Assemble a successful result from the outputs of each pipeline stage.
+
+        `focus_bone_labels` (focus id -> labels it lies in or touches) and the
+        name of the `bone_label_map` are given when an external bone label map
+        was used; without one each focus's ``bone_labels`` is None.
+        """
         from .io.write import study_key as make_key
 
         if not (len(foci) == len(features) == len(stages)):
@@ -197,6 +213,9 @@ class StudyResult:
                     features=feats.values,
                     reasons=st.reasons,
                     atypical=st.atypical,
+                    bone_labels=None
+                    if focus_bone_labels is None
+                    else focus_bone_labels.get(focus.id, ()),
                 )
             )
         ident = volume.study_instance_uid or (volume.source.name if volume.source else "study")
@@ -210,6 +229,7 @@ class StudyResult:
                 shape_zyx=volume.shape_zyx,
                 spacing_zyx_mm=volume.spacing_zyx_mm,
                 load_report=volume.load_report.to_dict(),
+                bone_label_map=bone_label_map,
             ),
             foci=tuple(focus_results),
             resection=verdict,
@@ -298,6 +318,7 @@ class StudyResult:
                 "centroid_y_mm": f.centroid_lps_mm[1],
                 "centroid_z_mm": f.centroid_lps_mm[2],
                 "atypical": f.atypical,
+                "bone_labels": "" if f.bone_labels is None else ";".join(map(str, f.bone_labels)),
                 **{f"feature_{k}": v for k, v in f.features.items()},
                 "reasons": " | ".join(f.reasons),
             }

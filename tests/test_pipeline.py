@@ -179,3 +179,55 @@ def test_bundled_sample_study_is_staged_as_its_truth():
         assert np.linalg.norm(np.asarray(focus.centroid_lps_mm) - centre) < 0.2 * lesion["size_mm"]
         assert focus.stage.value == lesion["stage"], focus.reasons
     assert result.resection.status.value == truth["expected_resection"]
+
+
+def _write_bone_labels(phantom, path, *, empty=False):
+    """The phantom's native bone as a NIfTI label map (label 7) on the CT's grid."""
+    import SimpleITK as sitk
+
+    from hostage.io.image_file import to_sitk_image
+
+    labels = np.zeros(phantom.bone_mask.shape, np.uint8) if empty else 7 * phantom.bone_mask
+    sitk.WriteImage(to_sitk_image(labels.astype(np.uint8), phantom.volume), str(path))
+    return path
+
+
+def test_bone_label_map_is_the_native_bone_and_foci_record_what_they_touch(
+    phantom_factory, tmp_path
+):
+    """An external bone mask (as TotalSegmentator gives) replaces the built-in skeleton."""
+    specs = (
+        LesionSpec(stage="mature", size_mm=20.0, attached_to_bone=True, shape="ellipsoid"),
+        LesionSpec(stage="mature", size_mm=18.0, attached_to_bone=False, shape="ellipsoid"),
+    )
+    ph = phantom_factory(seed=5, lesions=specs, distractors=0)
+    path = _write_bone_labels(ph, tmp_path / "bones.nii.gz")
+    result = hostage.stage(ph.volume, bone_labels=path)
+    assert result.study.bone_label_map == "bones.nii.gz"
+    attached, separate = ph.truth.lesions
+    f_att, d_att = _match(result, attached)
+    f_sep, d_sep = _match(result, separate)
+    assert d_att < 0.3 * attached.size_mm and d_sep < 0.3 * separate.size_mm
+    assert f_att.bone_labels == (7,)  # lies against the labelled bone
+    assert f_sep.bone_labels == ()  # clear of it
+    assert len(result.foci) == 2  # the labelled bone itself is not a focus
+    d = result.to_dict()
+    assert d["study"]["bone_label_map"] == "bones.nii.gz"
+    assert {tuple(f["bone_labels"]) for f in d["foci"]} == {(7,), ()}
+    assert StudyResult.from_dict(json.loads(json.dumps(d))).foci[0].bone_labels is not None
+    rows = result.foci_table()
+    assert {r["bone_labels"] for r in rows} == {"7", ""}
+    # without a label map the field says so (None), not "touches nothing"
+    assert all(f.bone_labels is None for f in hostage.stage(ph.volume).foci)
+
+
+def test_empty_bone_label_map_leaves_no_native_bone(phantom_factory, tmp_path):
+    """A label map with no bone in it is used as given: the bones become candidates, with a warning."""
+    ph = phantom_factory(
+        seed=5, lesions=(LesionSpec(stage="mature", size_mm=18.0, attached_to_bone=False),)
+    )
+    path = _write_bone_labels(ph, tmp_path / "none.nii.gz", empty=True)
+    with_map = analyse(ph.volume, bone_labels=path)
+    assert not with_map.seg.bone_mask.any()
+    assert any("holds no structure" in w for w in with_map.result.warnings)
+    assert len(with_map.result.foci) > len(analyse(ph.volume).result.foci)

@@ -1,4 +1,4 @@
-"""``hostage stage STUDY --out OUT [--config FILE] [--prior PRIOR] [--outputs LIST]``.
+"""``hostage stage STUDY --out OUT [--config FILE] [--prior PRIOR] [--outputs LIST] [--bone-labels FILE]``.
 
 Stages one study, writes ``OUT/<study_key>/result.json`` (plus the viewer
 outputs), ``OUT/index.json`` and ``OUT/foci.csv``, and prints a short human
@@ -51,6 +51,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--outputs",
         metavar="LIST",
         help="comma-separated per-study outputs (json,csv,html,labels,seg,sr); default: all",
+    )
+    p.add_argument(
+        "--bone-labels",
+        metavar="FILE",
+        help="label map of the bones (NIfTI/NRRD/MetaImage, e.g. TotalSegmentator's), used as "
+        "the native bone mask instead of the built-in skeleton; resampled onto the CT if needed",
     )
     p.set_defaults(run=run)
 
@@ -154,10 +160,16 @@ def run(args: argparse.Namespace) -> int:
         except InputError as exc:
             print(f"hostage: bad --prior: {exc}", file=sys.stderr)
             return 2
+    bone_labels = None if args.bone_labels is None else Path(args.bone_labels)
+    if bone_labels is not None and not bone_labels.is_file():
+        print(f"hostage: bad --bone-labels: {bone_labels}: no such file", file=sys.stderr)
+        return 2
     out = Path(args.out)
     source = Path(args.study)
     try:
-        result = stage_to_folder(source, out=out, config=config, prior=prior, outputs=outputs)
+        result = stage_to_folder(
+            source, out=out, config=config, prior=prior, outputs=outputs, bone_labels=bone_labels
+        )
         status = 0
     except Exception as exc:  # the study boundary: every failure becomes an error result
         if not isinstance(exc, HostageError):

@@ -17,7 +17,7 @@ from ..config import LoadConfig
 from ..errors import InputError
 from .volume import LoadReport, Volume
 
-__all__ = ["load_volume_file", "sitk_geometry_to_zyx"]
+__all__ = ["load_volume_file", "sitk_geometry_to_zyx", "to_sitk_image"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,46 @@ def sitk_geometry_to_zyx(
     ox, oy, oz = image.GetOrigin()
     d_xyz = np.asarray(image.GetDirection(), dtype=np.float64).reshape(3, 3)
     return (float(sz), float(sy), float(sx)), (ox, oy, oz), d_xyz[:, ::-1].copy()
+
+
+def to_sitk_image(array_zyx: np.ndarray, volume: Volume) -> sitk.Image:
+    """Wrap a (Z, Y, X) array on `volume`'s grid as a SimpleITK image with its geometry.
+
+    SimpleITK orders index axes x, y, z, so the spacing is reversed and the
+    direction matrix gets the columns of :attr:`Volume.direction_lps` (z, y, x)
+    in reverse order. ITK's physical space is LPS, like ours.
+
+    Parameters
+    ----------
+    array_zyx : (Z, Y, X) ndarray
+        Values on the volume's grid.
+    volume : Volume
+        Gives spacing, origin and direction.
+
+    Returns
+    -------
+    SimpleITK.Image
+
+    Examples
+    --------
+    >>> v = Volume(hu=np.zeros((2, 3, 4), np.int16), spacing_zyx_mm=(2.0, 0.5, 0.25),
+    ...            origin_lps_mm=(-10.0, -20.0, 30.0))
+    >>> img = to_sitk_image(np.zeros((2, 3, 4), np.uint8), v)
+    >>> img.GetSize(), img.GetSpacing()
+    ((4, 3, 2), (0.25, 0.5, 2.0))
+    >>> [round(c, 6) for c in img.TransformIndexToPhysicalPoint((3, 2, 1))]
+    [-9.25, -19.0, 32.0]
+    """
+    if tuple(array_zyx.shape) != volume.shape_zyx:
+        raise ValueError(
+            f"label array shape {array_zyx.shape} differs from the volume's {volume.shape_zyx}"
+        )
+    img = sitk.GetImageFromArray(np.ascontiguousarray(array_zyx))
+    img.SetSpacing(tuple(float(s) for s in volume.spacing_zyx_mm[::-1]))
+    img.SetOrigin(tuple(float(v) for v in volume.origin_lps_mm))
+    direction_xyz = np.asarray(volume.direction_lps)[:, ::-1]
+    img.SetDirection(tuple(float(v) for v in direction_xyz.ravel()))
+    return img
 
 
 def _sitk_message(exc: BaseException, path: Path) -> str:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..io.volume import Volume
+from ..io.image_file import to_sitk_image
 from ..io.write import atomic_path, atomic_write_json
 from .figures import paint_labels
 
@@ -47,49 +47,6 @@ def focus_label_map(ctx: StudyOutputs) -> np.ndarray:
     reported = {f.id for f in ctx.result.foci}
     foci = [f for f in ctx.seg.foci if f.id in reported]
     return paint_labels(foci, shape_zyx=ctx.volume.shape_zyx)
-
-
-def to_sitk_image(array_zyx: np.ndarray, volume: Volume) -> Any:
-    """Wrap a (Z, Y, X) array on `volume`'s grid as a SimpleITK image with its geometry.
-
-    SimpleITK orders index axes x, y, z, so the spacing is reversed and the
-    direction matrix gets the columns of :attr:`Volume.direction_lps` (z, y, x)
-    in reverse order. ITK's physical space is LPS, like ours.
-
-    Parameters
-    ----------
-    array_zyx : (Z, Y, X) ndarray
-        Values on the volume's grid.
-    volume : Volume
-        Gives spacing, origin and direction.
-
-    Returns
-    -------
-    SimpleITK.Image
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> v = Volume(hu=np.zeros((2, 3, 4), np.int16), spacing_zyx_mm=(2.0, 0.5, 0.25),
-    ...            origin_lps_mm=(-10.0, -20.0, 30.0))
-    >>> img = to_sitk_image(np.zeros((2, 3, 4), np.uint8), v)
-    >>> img.GetSize(), img.GetSpacing()
-    ((4, 3, 2), (0.25, 0.5, 2.0))
-    >>> [round(c, 6) for c in img.TransformIndexToPhysicalPoint((3, 2, 1))]
-    [-9.25, -19.0, 32.0]
-    """
-    import SimpleITK as sitk
-
-    if tuple(array_zyx.shape) != volume.shape_zyx:
-        raise ValueError(
-            f"label array shape {array_zyx.shape} differs from the volume's {volume.shape_zyx}"
-        )
-    img = sitk.GetImageFromArray(np.ascontiguousarray(array_zyx))
-    img.SetSpacing(tuple(float(s) for s in volume.spacing_zyx_mm[::-1]))
-    img.SetOrigin(tuple(float(v) for v in volume.origin_lps_mm))
-    direction_xyz = np.asarray(volume.direction_lps)[:, ::-1]
-    img.SetDirection(tuple(float(v) for v in direction_xyz.ravel()))
-    return img
 
 
 def label_table(ctx: StudyOutputs, labels: np.ndarray) -> dict[str, Any]:

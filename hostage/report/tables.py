@@ -23,6 +23,7 @@ __all__ = ["FOCI_BASE_COLUMNS", "foci_rows", "index_entries", "read_results", "w
 FOCI_BASE_COLUMNS: tuple[str, ...] = (
     "study_key", "focus_id", "stage", "confidence", "score_amorphous", "score_immature",
     "score_mature", "volume_mm3", "centroid_x_mm", "centroid_y_mm", "centroid_z_mm", "atypical",
+    "bone_labels",
 )  # fmt: skip
 
 

@@ -178,3 +178,39 @@ def test_unreadable_study_exits_1_with_an_error_result(tmp_path, capsys):
     assert doc["status"] == "error" and doc["source"] == str(study)
     assert doc["error"] in err
     assert json.loads((out / "index.json").read_text())["studies"][0]["status"] == "error"
+
+
+def test_missing_bone_label_file_exits_2_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(
+        ["stage", str(tmp_path), "--out", str(out), "--bone-labels", str(tmp_path / "x.nii")]
+    )
+    assert code == 2
+    assert "bad --bone-labels" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_stage_with_a_bone_label_map(phantom_small, phantom_dicom_dir, tmp_path, capsys):
+    import csv
+    import json
+
+    import numpy as np
+    import SimpleITK as sitk
+
+    from hostage.io.image_file import to_sitk_image
+
+    labels = tmp_path / "bones.nii.gz"
+    bone = 3 * np.asarray(phantom_small.bone_mask, np.uint8)
+    sitk.WriteImage(to_sitk_image(bone, phantom_small.volume), str(labels))
+    out = tmp_path / "out"
+    argv = ["stage", str(phantom_dicom_dir), "--out", str(out), "--outputs", "json,csv"]
+    assert main([*argv, "--bone-labels", str(labels)]) == 0
+    (result_json,) = out.glob("*/result.json")
+    doc = json.loads(result_json.read_text())
+    assert doc["study"]["bone_label_map"] == "bones.nii.gz"
+    assert doc["foci"] and all(set(f["bone_labels"]) <= {3} for f in doc["foci"])
+    with (out / "foci.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["bone_labels"] for r in rows] == [
+        ";".join(map(str, f["bone_labels"])) for f in doc["foci"]
+    ]

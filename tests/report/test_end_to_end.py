@@ -107,7 +107,7 @@ def test_seg_and_sr_reference_the_phantom_series(staged):
 
 def test_nifti_input_gives_an_aligned_label_map_and_no_dicom_objects(phantom_small, tmp_path):
     """A NIfTI CT -> foci.nii.gz on exactly the CT grid, and no SEG or SR."""
-    from hostage.report.labels import to_sitk_image
+    from hostage.io.image_file import to_sitk_image
 
     ct_path = tmp_path / "ct.nii.gz"
     sitk.WriteImage(

@@ -72,7 +72,8 @@ def test_index_and_foci_csv_values(tmp_path):
     assert rows[1:] == [
         [
             "b.2", "1", "mature", "0.87", "0.03", "0.1", "0.87", "1234.5", "10.5", "-20.25",
-            "30.0", "false", "0.93", "",  # NaN (not defined) is an empty cell
+            "30.0", "false", "",  # no bone label map: empty bone_labels
+            "0.93", "",  # NaN (not defined) is an empty cell
             "continuous cortical rim over 93% of the surface | fatty marrow",
         ]
     ]  # fmt: skip
