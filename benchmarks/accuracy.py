@@ -21,12 +21,16 @@ Usage::
     python benchmarks/accuracy.py --fit --seeds 60 --first-seed 100000
     python benchmarks/accuracy.py --cache /tmp/acc-cache   # reuse built phantoms
     python benchmarks/accuracy.py --detect-only --cache /tmp/acc-cache   # segmentation only
+    python benchmarks/accuracy.py --truth-bone --cache /tmp/acc-cache    # with a perfect bone map
 
 ``--cache DIR`` stores each built phantom (volume and truth) as one ``.npz``
 per seed, keyed by the seed, the scenario and a hash of the
 ``hostage.phantom`` sources, so re-runs skip the phantom builds; a change to
 the phantom code or the scenario draws builds afresh. ``--detect-only`` runs
 the segmentation only (no features, no staging) and prints the detection rows.
+``--truth-bone`` gives the pipeline the phantom's own native-bone mask as an
+external bone label map (``bone_labels``), as a perfect TotalSegmentator-like
+segmentation would: the upper bound of what such a map can do for detection.
 """
 
 from __future__ import annotations
@@ -153,6 +157,16 @@ def _cache_path(cache: str, seed: int, sc: dict) -> Path:
 
 def make_study(seed: int, *, quick: bool, cache: str | None = None):
     """Return (volume, truth dict, scenario) for one seed (read from / written to `cache`)."""
+    volume, truth, sc, _ = _study(seed, quick=quick, cache=cache, bone=False)
+    return volume, truth, sc
+
+
+def truth_bone(seed: int, *, quick: bool, cache: str | None = None) -> np.ndarray:
+    """The phantom's native-bone mask of one seed, (Z, Y, X) bool (cached beside the volume)."""
+    return _study(seed, quick=quick, cache=cache, bone=True)[3]
+
+
+def _study(seed: int, *, quick: bool, cache: str | None, bone: bool):
     from hostage.io.volume import Volume
     from hostage.phantom import make_phantom
 
@@ -160,14 +174,22 @@ def make_study(seed: int, *, quick: bool, cache: str | None = None):
     path = _cache_path(cache, seed, sc) if cache else None
     if path is not None and path.exists():
         with np.load(path, allow_pickle=False) as z:
-            volume = Volume(
-                hu=z["hu"],
-                spacing_zyx_mm=tuple(float(v) for v in z["spacing"]),
-                origin_lps_mm=tuple(float(v) for v in z["origin"]),
-                direction_lps=z["direction"],
-            )
-            truth = json.loads(str(z["truth"]))
-        return volume, truth, sc
+            if not bone or "bone" in z.files:
+                volume = Volume(
+                    hu=z["hu"],
+                    spacing_zyx_mm=tuple(float(v) for v in z["spacing"]),
+                    origin_lps_mm=tuple(float(v) for v in z["origin"]),
+                    direction_lps=z["direction"],
+                )
+                truth = json.loads(str(z["truth"]))
+                mask = (
+                    np.unpackbits(z["bone"], count=int(np.prod(volume.shape_zyx)))
+                    .reshape(volume.shape_zyx)
+                    .astype(bool)
+                    if bone
+                    else None
+                )
+                return volume, truth, sc, mask
     ph = make_phantom(
         sc["shape_zyx"],
         sc["spacing_zyx_mm"],
@@ -188,9 +210,10 @@ def make_study(seed: int, *, quick: bool, cache: str | None = None):
             origin=np.asarray(v.origin_lps_mm),
             direction=np.asarray(v.direction_lps),
             truth=np.asarray(json.dumps(truth)),
+            bone=np.packbits(ph.bone_mask, axis=None),
         )
         os.replace(tmp, path)
-    return ph.volume, truth, sc
+    return ph.volume, truth, sc, np.asarray(ph.bone_mask, bool)
 
 
 @dataclass(frozen=True)
@@ -203,12 +226,12 @@ class _DetectFocus:
     volume_mm3: float
 
 
-def _detect(volume, config: Config) -> list[_DetectFocus]:
+def _detect(volume, config: Config, bone_labels: np.ndarray | None = None) -> list[_DetectFocus]:
     """Segment only; foci with their LPS bounding boxes (as in result.json)."""
     from hostage.result import _bbox_corners_lps
     from hostage.segment import segment
 
-    seg = segment(volume, config=config.segment)
+    seg = segment(volume, config=config.segment, bone_labels=bone_labels)
     return [
         _DetectFocus(
             id=f.id,
@@ -220,20 +243,22 @@ def _detect(volume, config: Config) -> list[_DetectFocus]:
     ]
 
 
-def run_one(job: tuple[int, bool, str | None, str | None, bool]):
+def run_one(job: tuple[int, bool, str | None, str | None, bool, bool]):
     """Build and stage one study; return (result, truth dict, scenario) or an error text.
 
-    The result is a result.json dict, or with `detect_only` a list of foci.
+    The result is a result.json dict, or with `detect_only` a list of foci. With
+    `with_bone`, the phantom's native-bone mask is the external bone label map.
     """
-    seed, quick, config_path, cache, detect_only = job
+    seed, quick, config_path, cache, detect_only, with_bone = job
     config = load_config(config_path) if config_path else Config()
     try:
-        volume, truth, sc = make_study(seed, quick=quick, cache=cache)
+        volume, truth, sc, bone = _study(seed, quick=quick, cache=cache, bone=with_bone)
     except ValueError as exc:  # a requested lesion did not fit this anatomy
         return str(exc)
+    labels = None if bone is None else bone.astype(np.uint8)
     if detect_only:
-        return _detect(volume, config), truth, sc
-    return analyse(volume, config=config).result.to_dict(), truth, sc
+        return _detect(volume, config, labels), truth, sc
+    return analyse(volume, config=config, bone_labels=labels).result.to_dict(), truth, sc
 
 
 def _lesion_matches(lesion: dict, focus) -> float:
@@ -410,6 +435,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="segmentation only: detection sensitivity and false positives (no staging)",
     )
+    p.add_argument(
+        "--truth-bone",
+        action="store_true",
+        help="give the pipeline the phantom's native-bone mask as its bone label map",
+    )
     args = p.parse_args(argv)
     command = "python benchmarks/accuracy.py " + " ".join(sys.argv[1:] if argv is None else argv)
     n = args.seeds if args.seeds is not None else (8 if args.quick else 60)
@@ -419,7 +449,10 @@ def main(argv: list[str] | None = None) -> int:
     seeds = range(args.first_seed, args.first_seed + n)
     if args.detect_only and (args.fit or args.dump):
         p.error("--detect-only cannot be combined with --fit or --dump (they need the features)")
-    jobs = [(seed, args.quick, args.config, args.cache, args.detect_only) for seed in seeds]
+    jobs = [
+        (seed, args.quick, args.config, args.cache, args.detect_only, args.truth_bone)
+        for seed in seeds
+    ]
     pool = None
     if args.jobs > 1:
         from concurrent.futures import ProcessPoolExecutor

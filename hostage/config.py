@@ -268,6 +268,14 @@ class SegmentConfig:
         min=0,
         max=1,
     )
+    bone_labels_margin_mm: float = param(
+        2.0,
+        "An external bone label map (--bone-labels) is widened by this (mm, at least one coarse block "
+        "along each axis when above 0) before it is taken for native bone: the scanner's blur spreads "
+        "bone a little beyond the outline the labelling tool drew, and that edge is not a focus; 0 uses "
+        "the labelled blocks as they are.",
+        min=0,
+    )
     native_protrusion_min_mm: float = param(
         4.0,
         "A thin dense body lying on the bone (no core after native_erode_mm) whose blocks stand at least this far "

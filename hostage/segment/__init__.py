@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from ._grid import (
     ball_structure,
     box_dilate,
     box_erode,
+    gaussian_mm,
     mask_bbox,
     mm_to_half,
     sparse_zeros,
@@ -116,16 +118,28 @@ class Segmentation:
 
 
 def _touched_labels(
-    foci: list[Focus], bone_labels: np.ndarray | None, *, reach: int
+    foci: list[Focus],
+    bone_labels: np.ndarray | None,
+    hu: np.ndarray,
+    *,
+    reach: int,
+    spacing_zyx_mm: tuple[float, float, float],
+    smooth_mm: float,
+    dense_min_hu: float,
 ) -> dict[int, tuple[int, ...]]:
-    """Labels (> 0) of the structures each focus lies in or touches (within `reach` voxels).
+    """Labels (> 0) of the structures each focus lies in or touches.
 
-    Foci are cut from native bone at the coarse block size, so "touching"
-    allows one block plus one voxel.
+    A focus is cut from native bone at the coarse block size (widened by
+    ``bone_labels_margin_mm``), so up to `reach` voxels lie between it and
+    the labelled voxels it grew from. It touches a structure when its mask
+    joins that structure's voxels through dense voxels (smoothed HU at least
+    `dense_min_hu`) within that reach: HO fused to the bone, not a focus
+    across a cleft of soft tissue (which is just as near).
     """
     if bone_labels is None:
         return {}
     out = {}
+    full26 = np.ones((3, 3, 3), bool)
     for f in foci:
         box = tuple(
             slice(max(0, s.start - reach), min(n, s.stop + reach))
@@ -136,8 +150,12 @@ def _touched_labels(
             slice(s.start - b.start, s.stop - b.start) for s, b in zip(f.bbox_zyx, box, strict=True)
         )
         m[inner] = f.mask
-        near = box_dilate(m, (reach, reach, reach))
-        vals = np.unique(bone_labels[box][near])
+        labels = bone_labels[box]
+        dense = gaussian_mm(hu[box], spacing_zyx_mm, smooth_mm) >= dense_min_hu
+        bridge = m | (dense & box_dilate(m, (reach, reach, reach)))
+        lab, _ = ndi.label(bridge, structure=full26)
+        joined = np.isin(lab, np.unique(lab[m]))
+        vals = np.unique(labels[box_dilate(joined, (1, 1, 1))])
         out[f.id] = tuple(int(v) for v in vals if v > 0)
     return out
 
@@ -281,6 +299,12 @@ def segment(
         max_normal_z=config.edge_max_normal_z,
     )
     warnings += ref_warnings
+    label_reach = max(grid.factors_zyx) + 1
+    if bone_labels is not None and config.bone_labels_margin_mm > 0:
+        # the scanner's blur spreads bone beyond the outline drawn on it (the reference
+        # tissues above are measured on the outline itself)
+        native = box_dilate(native, mm_to_half(config.bone_labels_margin_mm, cs))
+        label_reach += math.ceil(config.bone_labels_margin_mm / min(volume.spacing_zyx_mm))
     # foci lie in muscle, under skin and subcutaneous fat (and off the table)
     candidates = inner_body & ~native & ~metal_zone
     noise = ref_values["noise_hu"]
@@ -351,6 +375,14 @@ def segment(
         reference=ReferenceTissues(**ref_values),
         warnings=tuple(warnings),
         bone_points_zyx_mm=_surface_points(native, grid),
-        focus_bone_labels=_touched_labels(foci, bone_labels, reach=max(grid.factors_zyx) + 1),
+        focus_bone_labels=_touched_labels(
+            foci,
+            bone_labels,
+            hu,
+            reach=label_reach,
+            spacing_zyx_mm=volume.spacing_zyx_mm,
+            smooth_mm=config.focus_smooth_mm,
+            dense_min_hu=config.focus_grow_min_hu,
+        ),
         metal_points_zyx_mm=metal_points,
     )
