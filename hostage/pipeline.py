@@ -41,6 +41,7 @@ def analyse(
     volume = source if isinstance(source, Volume) else load(source, config=config.load)
     labels: np.ndarray | None = None
     label_name: str | None = None
+    label_names: dict[int, str] | None = None
     label_warnings: tuple[str, ...] = ()
     if isinstance(bone_labels, (str, Path)):
         from .io.label_map import load_label_map  # SimpleITK only when a label map is given
@@ -51,6 +52,7 @@ def analyse(
             label_map.source.name,
             label_map.warnings,
         )
+        label_names = dict(label_map.names)
     elif bone_labels is not None:
         labels, label_name = np.asarray(bone_labels), "(array)"
     seg = segment(volume, config=config.segment, bone_labels=labels)
@@ -71,6 +73,7 @@ def analyse(
         warnings=(*label_warnings, *seg.warnings),
         focus_bone_labels=None if labels is None else seg.focus_bone_labels,
         bone_label_map=label_name,
+        bone_label_names=label_names,
     )
     return Analysis(volume=volume, seg=seg, result=result)
 
@@ -99,9 +102,11 @@ def stage(
         Key for the result; derived from the StudyInstanceUID (or file name) by default.
     bone_labels : str, Path or ndarray, optional
         An external label map of the bones (for example TotalSegmentator's
-        output): a NIfTI / NRRD / MetaImage file on any grid that overlaps the
-        CT (resampled onto it, :func:`hostage.io.label_map.load_label_map`),
-        or an integer array of the CT's shape. Every voxel with a label above
+        output): a NIfTI / NRRD / MetaImage file, or a folder of
+        per-structure masks named after the structures, on any grid that
+        overlaps the CT (resampled onto it,
+        :func:`hostage.io.label_map.load_label_map`), or an integer array of
+        the CT's shape. Every voxel with a label above
         0 is native bone (instead of the built-in skeleton), and each focus
         records the labels it lies in or touches (``FocusResult.bone_labels``).
 

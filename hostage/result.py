@@ -52,6 +52,7 @@ class StudyInfo:
     spacing_zyx_mm: tuple[float, float, float] | None = None
     load_report: Mapping[str, Any] | None = None
     bone_label_map: str | None = None
+    bone_label_names: Mapping[int, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the ``study`` block of result.json."""
@@ -65,6 +66,8 @@ class StudyInfo:
             d["load_report"] = dict(self.load_report)
         if self.bone_label_map is not None:
             d["bone_label_map"] = self.bone_label_map
+        if self.bone_label_names:
+            d["bone_label_names"] = {str(k): v for k, v in self.bone_label_names.items()}
         return d
 
     @classmethod
@@ -79,6 +82,9 @@ class StudyInfo:
             spacing_zyx_mm=None if spacing is None else tuple(float(v) for v in spacing),  # type: ignore[arg-type]
             load_report=d.get("load_report"),
             bone_label_map=d.get("bone_label_map"),
+            bone_label_names={int(k): str(v) for k, v in d["bone_label_names"].items()}
+            if d.get("bone_label_names")
+            else None,
         )
 
 
@@ -182,12 +188,14 @@ class StudyResult:
         warnings: Sequence[str] = (),
         focus_bone_labels: Mapping[int, tuple[int, ...]] | None = None,
         bone_label_map: str | None = None,
+        bone_label_names: Mapping[int, str] | None = None,
     ) -> StudyResult:
         """Assemble a successful result from the outputs of each pipeline stage.
 
-        `focus_bone_labels` (focus id -> labels it lies in or touches) and the
-        name of the `bone_label_map` are given when an external bone label map
-        was used; without one each focus's ``bone_labels`` is None.
+        `focus_bone_labels` (focus id -> labels it lies in or touches), the
+        name of the `bone_label_map` and its `bone_label_names` (label ->
+        structure, when known) are given when an external bone label map was
+        used; without one each focus's ``bone_labels`` is None.
         """
         from .io.write import study_key as make_key
 
@@ -230,6 +238,7 @@ class StudyResult:
                 spacing_zyx_mm=volume.spacing_zyx_mm,
                 load_report=volume.load_report.to_dict(),
                 bone_label_map=bone_label_map,
+                bone_label_names=bone_label_names,
             ),
             foci=tuple(focus_results),
             resection=verdict,
@@ -299,6 +308,13 @@ class StudyResult:
         )
 
     # ---------------------------------------------------------------- analysis
+    def bone_label_text(self, focus: FocusResult) -> str:
+        """Return the structures `focus` touches, ``;``-separated (names when known, else numbers)."""
+        if focus.bone_labels is None:
+            return ""
+        names = self.study.bone_label_names or {}
+        return ";".join(names.get(k, str(k)) for k in focus.bone_labels)
+
     def foci_table(self) -> list[dict[str, Any]]:
         """One flat row per focus (the columns of ``foci.csv`` after ``study_key``).
 
@@ -318,7 +334,7 @@ class StudyResult:
                 "centroid_y_mm": f.centroid_lps_mm[1],
                 "centroid_z_mm": f.centroid_lps_mm[2],
                 "atypical": f.atypical,
-                "bone_labels": "" if f.bone_labels is None else ";".join(map(str, f.bone_labels)),
+                "bone_labels": self.bone_label_text(f),
                 **{f"feature_{k}": v for k, v in f.features.items()},
                 "reasons": " | ".join(f.reasons),
             }

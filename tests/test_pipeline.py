@@ -231,3 +231,28 @@ def test_empty_bone_label_map_leaves_no_native_bone(phantom_factory, tmp_path):
     assert not with_map.seg.bone_mask.any()
     assert any("holds no structure" in w for w in with_map.result.warnings)
     assert len(with_map.result.foci) > len(analyse(ph.volume).result.foci)
+
+
+def test_structure_names_from_a_mask_folder_reach_the_result(phantom_factory, tmp_path):
+    import SimpleITK as sitk
+
+    from hostage.cli.stage import summarize
+    from hostage.io.image_file import to_sitk_image
+
+    spec = LesionSpec(stage="mature", size_mm=20.0, attached_to_bone=True, shape="ellipsoid")
+    ph = phantom_factory(seed=5, lesions=(spec,), distractors=0)
+    folder = tmp_path / "seg"
+    folder.mkdir()
+    sitk.WriteImage(
+        to_sitk_image(ph.bone_mask.astype(np.uint8), ph.volume), str(folder / "femur.nii.gz")
+    )
+    result = hostage.stage(ph.volume, bone_labels=folder)
+    focus, _ = _match(result, ph.truth.lesions[0])
+    assert focus.bone_labels == (1,)
+    assert result.study.bone_label_names == {1: "femur"}
+    assert result.to_dict()["study"]["bone_label_names"] == {"1": "femur"}
+    row = next(r for r in result.foci_table() if r["focus_id"] == focus.id)
+    assert row["bone_labels"] == "femur"
+    assert "[touches femur]" in summarize(result)
+    back = StudyResult.from_dict(json.loads(json.dumps(result.to_dict())))
+    assert back.study.bone_label_names == {1: "femur"}

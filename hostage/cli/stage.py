@@ -55,8 +55,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--bone-labels",
         metavar="FILE",
-        help="label map of the bones (NIfTI/NRRD/MetaImage, e.g. TotalSegmentator's), used as "
-        "the native bone mask instead of the built-in skeleton; resampled onto the CT if needed",
+        help="label map of the bones (NIfTI/NRRD/MetaImage file, or a folder of per-structure masks "
+        "as TotalSegmentator writes them), used as the native bone mask instead of the built-in "
+        "skeleton; resampled onto the CT if needed",
     )
     p.set_defaults(run=run)
 
@@ -129,9 +130,11 @@ def summarize(result: StudyResult) -> str:
     for f in result.foci:
         x, y, z = f.centroid_lps_mm
         top = f.reasons[0] if f.reasons else ""
+        touches = result.bone_label_text(f)
         lines.append(
             f"  focus {f.id:>2}  {f.stage.value:<9}  confidence {f.confidence:.2f}  "
             f"{f.volume_mm3:>8.0f} mm³  at LPS ({x:.1f}, {y:.1f}, {z:.1f}) mm  {top}"
+            + (f"  [touches {touches.replace(';', ', ')}]" if touches else "")
         )
     if result.resection is not None:
         lines.append(f"resection: {result.resection.status.value}")
@@ -161,8 +164,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"hostage: bad --prior: {exc}", file=sys.stderr)
             return 2
     bone_labels = None if args.bone_labels is None else Path(args.bone_labels)
-    if bone_labels is not None and not bone_labels.is_file():
-        print(f"hostage: bad --bone-labels: {bone_labels}: no such file", file=sys.stderr)
+    if bone_labels is not None and not bone_labels.exists():
+        print(f"hostage: bad --bone-labels: {bone_labels}: no such file or folder", file=sys.stderr)
         return 2
     out = Path(args.out)
     source = Path(args.study)

@@ -15,7 +15,8 @@ labelled structures each focus lies in or touches.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ from ..errors import InputError
 from .image_file import sitk_geometry_to_zyx
 from .volume import Volume
 
-__all__ = ["LabelMap", "load_label_map"]
+__all__ = ["LABEL_SUFFIXES", "LabelMap", "load_label_map"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,11 @@ class LabelMap:
     resampled : bool
         False when the file already had the CT's grid.
     coverage : float
-        Approximate share (0-1) of the CT's extent that the label map covers.
+        Approximate share (0-1) of the CT's extent that the label map covers
+        (the least of a folder's images).
+    names : mapping of int to str
+        Label -> structure name, for a folder of per-structure masks (empty
+        for a single label image, whose numbers are the labelling tool's own).
     warnings : tuple of str
         Problems worth a look (partial coverage, no label inside the CT).
     """
@@ -61,6 +66,7 @@ class LabelMap:
     source: Path
     resampled: bool
     coverage: float
+    names: Mapping[int, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
 
@@ -138,36 +144,21 @@ def _on_grid(image: sitk.Image, volume: Volume) -> sitk.Image:
     return resample.Execute(image)
 
 
-def load_label_map(
-    path: str | Path, volume: Volume, *, config: LoadConfig | None = None
-) -> LabelMap:
-    """Read a label image (NIfTI, NRRD, MetaImage) and put it on `volume`'s grid.
+#: File names taken as label images in a folder of per-structure masks.
+LABEL_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 
-    Parameters
-    ----------
-    path : str or Path
-        The label map; any integer pixel type (whole-numbered floats are
-        accepted), any grid that overlaps the CT.
-    volume : Volume
-        The CT whose grid the labels are resampled onto.
-    config : LoadConfig, optional
-        ``max_voxels`` is checked before the pixels are read.
 
-    Returns
-    -------
-    LabelMap
+def _structure_name(path: Path) -> str:
+    """Return the file name without its image suffix: ``femur_left.nii.gz`` -> ``femur_left``."""
+    name = path.name
+    for suffix in LABEL_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
 
-    Raises
-    ------
-    InputError
-        Missing or unreadable file, not a 3-D scalar image, non-integer
-        values, too large, or no overlap with the CT (``code="bad_labels"``
-        for the last three).
-    """
-    config = LoadConfig() if config is None else config
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("label map file not found", path=path, code="missing")
+
+def _read_label_image(path: Path, config: LoadConfig) -> sitk.Image:
+    """One label image, checked (readable, 3-D scalar, within max_voxels, whole-numbered)."""
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
@@ -195,15 +186,22 @@ def load_label_map(
             code="too_large",
         )
     try:
-        image = _integer_image(reader.Execute(), path)
+        return _integer_image(reader.Execute(), path)
     except RuntimeError as exc:
         raise InputError(
             "cannot read the label map's pixels; the file may be truncated",
             path=path,
             code="bad_labels",
         ) from exc
-    resampled = not _same_grid(image, volume)
-    coverage = _coverage(image, volume) if resampled else 1.0
+
+
+def _labels_on_grid(
+    image: sitk.Image, volume: Volume, path: Path
+) -> tuple[np.ndarray, float, bool]:
+    """Put `image` on `volume`'s grid: labels, share of the CT covered, whether resampled."""
+    if _same_grid(image, volume):
+        return sitk.GetArrayFromImage(image), 1.0, False
+    coverage = _coverage(image, volume)
     if coverage <= 0.0:
         raise InputError(
             "the label map does not overlap the CT in patient coordinates (check that it was "
@@ -211,7 +209,66 @@ def load_label_map(
             path=path,
             code="bad_labels",
         )
-    labels = sitk.GetArrayFromImage(_on_grid(image, volume) if resampled else image)
+    return sitk.GetArrayFromImage(_on_grid(image, volume)), coverage, True
+
+
+def load_label_map(
+    path: str | Path, volume: Volume, *, config: LoadConfig | None = None
+) -> LabelMap:
+    """Read a label image, or a folder of per-structure masks, and put it on `volume`'s grid.
+
+    Parameters
+    ----------
+    path : str or Path
+        A label image (NIfTI, NRRD, MetaImage; any integer pixel type,
+        whole-numbered floats accepted), or a folder of such images, one
+        mask per structure named after it (as TotalSegmentator writes them:
+        ``femur_left.nii.gz``, ``hip_left.nii.gz``, ...). In a folder, every
+        image is one structure: its voxels above 0 get label k (the k-th
+        file in name order) and :attr:`LabelMap.names` maps k to the file
+        name without its suffix. Any grid that overlaps the CT.
+    volume : Volume
+        The CT whose grid the labels are resampled onto.
+    config : LoadConfig, optional
+        ``max_voxels`` is checked before the pixels are read.
+
+    Returns
+    -------
+    LabelMap
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable file, a folder without label images, not a
+        3-D scalar image, non-integer values, too large, or no overlap with
+        the CT (``code="bad_labels"`` for most).
+    """
+    config = LoadConfig() if config is None else config
+    path = Path(path)
+    names: dict[int, str] = {}
+    if path.is_dir():
+        files = sorted(
+            f for f in path.iterdir() if f.is_file() and f.name.lower().endswith(LABEL_SUFFIXES)
+        )
+        if not files:
+            raise InputError(
+                "no label images (" + ", ".join(LABEL_SUFFIXES) + ") in the label map folder",
+                path=path,
+                code="bad_labels",
+            )
+        if len(files) > np.iinfo(np.uint16).max:
+            raise InputError("too many label images in the folder", path=path, code="bad_labels")
+        labels = np.zeros(volume.shape_zyx, np.uint16)
+        coverage, resampled = 1.0, False
+        for k, f in enumerate(files, start=1):
+            mask, cov, moved = _labels_on_grid(_read_label_image(f, config), volume, f)
+            labels[(mask > 0) & (labels == 0)] = k  # the first structure keeps a shared voxel
+            coverage, resampled = min(coverage, cov), resampled or moved
+            names[k] = _structure_name(f)
+    else:
+        if not path.is_file():
+            raise InputError("label map file not found", path=path, code="missing")
+        labels, coverage, resampled = _labels_on_grid(_read_label_image(path, config), volume, path)
     warnings: list[str] = []
     if coverage < _MIN_COVERAGE:
         warnings.append(
@@ -234,5 +291,6 @@ def load_label_map(
         source=path,
         resampled=resampled,
         coverage=coverage,
+        names=names,
         warnings=tuple(warnings),
     )

@@ -136,3 +136,31 @@ def test_missing_and_unreadable_files_name_the_file(phantom_small, tmp_path):
     with pytest.raises(InputError, match="cannot read the label map") as info:
         load_label_map(junk, phantom_small.volume)
     assert str(junk) in str(info.value)
+
+
+def test_folder_of_structure_masks_is_one_label_per_file(phantom_small, tmp_path):
+    """TotalSegmentator's default output: one binary mask per structure, named after it."""
+    vol = phantom_small.volume
+    labels = _bone_labels(phantom_small)
+    folder = tmp_path / "segmentations"
+    folder.mkdir()
+    for name, k in (("hip_right", 1), ("femur_left", 2)):
+        mask = to_sitk_image((labels == k).astype(np.uint8), vol)
+        sitk.WriteImage(_other_grid(mask, 1.5), str(folder / f"{name}.nii.gz"))
+    (folder / "notes.txt").write_text("not an image")
+    lm = load_label_map(folder, vol)
+    assert lm.resampled
+    # files in name order: femur_left = 1, hip_right = 2
+    assert dict(lm.names) == {1: "femur_left", 2: "hip_right"}
+    inner = sitk.GetArrayFromImage(
+        sitk.BinaryErode(to_sitk_image((labels > 0).astype(np.uint8), vol), (2, 2, 1))
+    ).astype(bool)
+    expected = np.select([labels == 2, labels == 1], [1, 2], 0)
+    assert np.mean(lm.labels[inner] == expected[inner]) > 0.97
+
+
+def test_folder_without_label_images_is_an_error(phantom_small, tmp_path):
+    (tmp_path / "readme.txt").write_text("x")
+    with pytest.raises(InputError, match="no label images") as info:
+        load_label_map(tmp_path, phantom_small.volume)
+    assert info.value.path == tmp_path
