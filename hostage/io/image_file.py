@@ -17,7 +17,7 @@ from ..config import LoadConfig
 from ..errors import InputError
 from .volume import LoadReport, Volume
 
-__all__ = ["load_volume_file", "sitk_geometry_to_zyx", "to_sitk_image"]
+__all__ = ["checked_reader", "load_volume_file", "sitk_geometry_to_zyx", "to_sitk_image"]
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +126,56 @@ def _hu_array(image: sitk.Image, path: Path) -> np.ndarray:
     )
 
 
+def checked_reader(
+    path: Path, *, config: LoadConfig, kind: str, what: str, code: str = "bad_volume"
+) -> sitk.ImageFileReader:
+    """Open `path` with SimpleITK and check its header: a 3-D scalar image within ``max_voxels``.
+
+    Parameters
+    ----------
+    path : Path
+        The image file.
+    config : LoadConfig
+        ``max_voxels`` is checked before any pixel is read.
+    kind, what : str
+        Words for the messages: "cannot read the {kind}", "expected a 3-D {what}".
+    code : str
+        :class:`InputError` code of an unreadable or non-3-D file (``"too_large"``
+        for a file above ``max_voxels``).
+
+    Returns
+    -------
+    SimpleITK.ImageFileReader
+        Header read; ``Execute()`` reads the pixels.
+    """
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as exc:
+        first = _sitk_message(exc, path)
+        raise InputError(
+            f"cannot read the {kind} with SimpleITK ({first})", path=path, code=code
+        ) from exc
+    size = tuple(int(v) for v in reader.GetSize())
+    if reader.GetDimension() != 3 or reader.GetNumberOfComponents() != 1:
+        raise InputError(
+            f"expected a 3-D {what}, found {reader.GetDimension()}-D size {size} with "
+            f"{reader.GetNumberOfComponents()} component(s)",
+            path=path,
+            code=code,
+        )
+    voxels = int(np.prod(size, dtype=np.int64))
+    if voxels > config.max_voxels:
+        raise InputError(
+            f"declared size {'x'.join(map(str, size))} = {voxels} voxels exceeds [load] "
+            f"max_voxels = {config.max_voxels}",
+            path=path,
+            code="too_large",
+        )
+    return reader
+
+
 def load_volume_file(path: str | Path, *, config: LoadConfig) -> Volume:
     """Read a NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr) or MetaImage (.mha, .mhd) CT volume.
 
@@ -148,31 +198,7 @@ def load_volume_file(path: str | Path, *, config: LoadConfig) -> Volume:
         Unreadable file (``"bad_volume"``), not a 3-D scalar image, too large.
     """
     path = Path(path)
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError as exc:
-        first = _sitk_message(exc, path)
-        raise InputError(
-            f"cannot read the volume file with SimpleITK ({first})", path=path, code="bad_volume"
-        ) from exc
-    size = tuple(int(v) for v in reader.GetSize())
-    if reader.GetDimension() != 3 or reader.GetNumberOfComponents() != 1:
-        raise InputError(
-            f"expected a 3-D scalar volume, found {reader.GetDimension()}-D size {size} with "
-            f"{reader.GetNumberOfComponents()} component(s)",
-            path=path,
-            code="bad_volume",
-        )
-    voxels = int(np.prod(size, dtype=np.int64))
-    if voxels > config.max_voxels:
-        raise InputError(
-            f"declared size {size[0]}x{size[1]}x{size[2]} = {voxels} voxels exceeds [load] "
-            f"max_voxels = {config.max_voxels}",
-            path=path,
-            code="too_large",
-        )
+    reader = checked_reader(path, config=config, kind="volume file", what="scalar volume")
     try:
         image = reader.Execute()
     except RuntimeError as exc:

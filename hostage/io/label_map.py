@@ -24,7 +24,7 @@ import SimpleITK as sitk
 
 from ..config import LoadConfig
 from ..errors import InputError
-from .image_file import sitk_geometry_to_zyx
+from .image_file import checked_reader, sitk_geometry_to_zyx
 from .volume import Volume
 
 __all__ = ["LABEL_SUFFIXES", "LabelMap", "load_label_map"]
@@ -159,32 +159,9 @@ def _structure_name(path: Path) -> str:
 
 def _read_label_image(path: Path, config: LoadConfig) -> sitk.Image:
     """One label image, checked (readable, 3-D scalar, within max_voxels, whole-numbered)."""
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError as exc:
-        last = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown error"
-        raise InputError(
-            f"cannot read the label map with SimpleITK ({last.replace(str(path), path.name)})",
-            path=path,
-            code="bad_labels",
-        ) from exc
-    size = tuple(int(v) for v in reader.GetSize())
-    if reader.GetDimension() != 3 or reader.GetNumberOfComponents() != 1:
-        raise InputError(
-            f"expected a 3-D label image, found {reader.GetDimension()}-D size {size} with "
-            f"{reader.GetNumberOfComponents()} component(s)",
-            path=path,
-            code="bad_labels",
-        )
-    voxels = int(np.prod(size, dtype=np.int64))
-    if voxels > config.max_voxels:
-        raise InputError(
-            f"label map of {voxels} voxels exceeds [load] max_voxels = {config.max_voxels}",
-            path=path,
-            code="too_large",
-        )
+    reader = checked_reader(
+        path, config=config, kind="label map", what="label image", code="bad_labels"
+    )
     try:
         return _integer_image(reader.Execute(), path)
     except RuntimeError as exc:
