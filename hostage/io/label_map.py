@@ -5,8 +5,12 @@ resampled 1.5 mm copy of the CT, or the CT's grid in NIfTI's RAS order). It is
 read with SimpleITK and, unless it already has the CT's grid, resampled onto
 it by nearest neighbour in patient (LPS) coordinates, so that label k covers
 the same anatomy in both. Voxels of the CT outside the label map get label 0.
+A folder of per-structure masks (TotalSegmentator's default output: one
+``femur_left.nii.gz`` per structure) is read as one label per file, named
+after it; give it only the bones (``--roi_subset``), since every mask in the
+folder is taken for bone and each one is resampled.
 
-:func:`load_label_map` is what ``hostage stage --bone-labels FILE`` and
+:func:`load_label_map` is what ``hostage stage --bone-labels FILE|DIR`` and
 ``hostage.stage(..., bone_labels=FILE)`` use; :func:`hostage.segment.segment`
 then takes every voxel with a label above 0 as native bone and records which
 labelled structures each focus lies in or touches.
@@ -49,7 +53,7 @@ class LabelMap:
         Labels on the CT's grid (0 = background), the file's integer type
         (int32 for whole-numbered floats).
     source : Path
-        The label map file.
+        The label map file, or the folder of masks.
     resampled : bool
         False when the file already had the CT's grid.
     coverage : float
