@@ -51,11 +51,11 @@ from ._progress import Progress
 from ._version import __version__
 from .config import Config
 from .enums import Status
-from .errors import ConfigError, HostageError
+from .errors import ConfigError, HostageError, InputError
 from .io.write import study_key as make_study_key
 from .result import StudyResult
 
-__all__ = ["CRASH_TEST_ENV", "StudyOutcome", "StudyTask", "batch", "run_study"]
+__all__ = ["CRASH_TEST_ENV", "StudyOutcome", "StudyTask", "batch", "find_bone_labels", "run_study"]
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +106,11 @@ class StudyTask:
         Known from the headers, kept in error results.
     crash_for_test : bool
         Set only through :data:`CRASH_TEST_ENV`: end the worker with ``os._exit``.
+    bone_labels : str or None
+        The study's bone label map (file or folder, :func:`find_bone_labels`).
+    bone_labels_missing : str or None
+        With ``bone_labels_root`` but no map found: the message of the study's
+        error result.
     """
 
     study_key: str
@@ -113,6 +118,8 @@ class StudyTask:
     source_path: str
     study_instance_uid: str | None = None
     crash_for_test: bool = False
+    bone_labels: str | None = None
+    bone_labels_missing: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -213,9 +220,16 @@ def run_study(
             doc = _write_error(task, msg, out=out, config=None)
             return StudyOutcome(study_key=task.study_key, result=doc)
         try:
+            if task.bone_labels_missing is not None:
+                raise InputError(task.bone_labels_missing, code="missing")
             with study_heap():  # undoes a Dask worker's fixed mmap threshold (hostage._malloc)
                 doc = stage_to_folder(
-                    task.source, out=out, config=config, study_key=task.study_key, outputs=outputs
+                    task.source,
+                    out=out,
+                    config=config,
+                    study_key=task.study_key,
+                    outputs=outputs,
+                    bone_labels=task.bone_labels,
                 ).to_dict()
         except HostageError as exc:
             doc = _write_error(task, str(exc), out=out, config=config)
@@ -529,7 +543,35 @@ def _discover(
     return studies
 
 
-def _plan(paths: Sequence[Path], *, jobs: int, notes: list[str]) -> list[StudyTask]:
+def find_bone_labels(root: Path, *, study_key: str, source_path: str) -> Path | None:
+    """Find the bone label map of one study under `root` (None when there is none).
+
+    Looked up by the study key, then by the name of the study's folder (or of
+    its volume file, without the suffix): ``ROOT/<name>`` as a folder of
+    per-structure masks, or ``ROOT/<name>.nii.gz`` (any suffix of
+    :data:`hostage.io.label_map.LABEL_SUFFIXES`) as one label image. This is
+    the layout of ``TotalSegmentator -i cases/<name> -o ROOT/<name>`` run over
+    a folder of cases.
+    """
+    from .io.label_map import LABEL_SUFFIXES
+
+    src = Path(source_path)
+    names = [study_key, src.name]
+    for suffix in LABEL_SUFFIXES:
+        if src.name.lower().endswith(suffix):
+            names.append(src.name[: -len(suffix)])
+    for name in dict.fromkeys(n for n in names if n):
+        if (root / name).is_dir():
+            return root / name
+        for suffix in LABEL_SUFFIXES:
+            if (root / f"{name}{suffix}").is_file():
+                return root / f"{name}{suffix}"
+    return None
+
+
+def _plan(
+    paths: Sequence[Path], *, jobs: int, notes: list[str], bone_labels_root: Path | None = None
+) -> list[StudyTask]:
     """Discover the studies and give each a unique key (stable from run to run)."""
     crash_keys = {k for k in os.environ.get(CRASH_TEST_ENV, "").split(",") if k}
     taken: set[str] = set()
@@ -537,6 +579,16 @@ def _plan(paths: Sequence[Path], *, jobs: int, notes: list[str]) -> list[StudyTa
     for hint, source, source_path, uid in _discover(paths, jobs=jobs, notes=notes):
         key = make_study_key(hint, taken=taken)
         taken.add(key)
+        labels = missing = None
+        if bone_labels_root is not None:
+            found = find_bone_labels(bone_labels_root, study_key=key, source_path=source_path)
+            if found is None:
+                missing = (
+                    f"no bone label map for this study under --bone-labels-root "
+                    f"{bone_labels_root}: expected a folder or label image named after the study "
+                    f"key ({key}) or the study's folder"
+                )
+            labels = None if found is None else str(found)
         tasks.append(
             StudyTask(
                 study_key=key,
@@ -544,6 +596,8 @@ def _plan(paths: Sequence[Path], *, jobs: int, notes: list[str]) -> list[StudyTa
                 source_path=source_path,
                 study_instance_uid=uid,
                 crash_for_test=key in crash_keys,
+                bone_labels=labels,
+                bone_labels_missing=missing,
             )
         )
     return tasks
@@ -575,6 +629,12 @@ def complete_result(
         return None
     if _analysis_settings(result.software.get("config")) != _analysis_settings(config.to_dict()):
         logger.info("%s: existing result used other settings; staging again", task.study_key)
+        return None
+    wanted = None if task.bone_labels is None else Path(task.bone_labels).name
+    if result.status is Status.OK and result.study.bone_label_map != wanted:
+        logger.info(
+            "%s: existing result used another bone label map; staging again", task.study_key
+        )
         return None
     return result
 
@@ -616,6 +676,7 @@ def batch(
     resume: bool = False,
     outputs: Sequence[str] | None = None,
     progress: bool | None = None,
+    bone_labels_root: str | Path | None = None,
 ) -> list[StudyResult]:
     """Stage every study found below `inputs` into `out`, in parallel, surviving bad studies.
 
@@ -643,6 +704,11 @@ def batch(
     progress : bool, optional
         True: a progress bar on a terminal, else one line per study on stderr.
         False: nothing. None (default): the bar on a terminal, else nothing.
+    bone_labels_root : str or Path, optional
+        A folder holding one bone label map per study (:func:`find_bone_labels`:
+        named after the study key or the study's folder), used as in
+        ``hostage stage --bone-labels``. A study without one gets an error
+        result. On Dask it must be reachable from every worker.
 
     Returns
     -------
@@ -654,7 +720,8 @@ def batch(
     ------
     ConfigError
         A bad argument (missing INPUT, ``jobs < 1``, unknown output, unreachable
-        scheduler); raised before anything is written.
+        scheduler, `bone_labels_root` not a folder); raised before anything is
+        written.
     KeyboardInterrupt
         On Ctrl-C, after the running studies finished and the tables were rebuilt.
     """
@@ -666,12 +733,15 @@ def batch(
     _check_out(out, paths)
     outputs = check_outputs(config.batch.outputs if outputs is None else outputs)
     jobs = _check_jobs(jobs)
+    labels_root = None if bone_labels_root is None else Path(bone_labels_root).resolve()
+    if labels_root is not None and not labels_root.is_dir():
+        raise ConfigError(f"--bone-labels-root {bone_labels_root}: no such folder")
     client = _connect(scheduler, timeout_s=config.batch.scheduler_timeout_s) if scheduler else None
     if client is None:
         _start_forkserver()  # its imports overlap with discovery
     try:
         notes: list[str] = []
-        tasks = _plan(paths, jobs=jobs, notes=notes)
+        tasks = _plan(paths, jobs=jobs, notes=notes, bone_labels_root=labels_root)
         out.mkdir(parents=True, exist_ok=True)
         with log_to_file(out / LOG_NAME):
             for note in notes:

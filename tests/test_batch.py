@@ -398,6 +398,56 @@ def test_resume_keeps_ok_and_can_keep_errors(studies, tmp_path):
     assert doc["software"]["config"]["segment"]["min_focus_volume_mm3"] == 50.0
 
 
+def test_bone_label_maps_found_by_study_folder_or_key(studies, phantom_small, tmp_path):
+    """--bone-labels-root: one map per study, by folder name or study key; none is an error."""
+    from hostage.io.image_file import to_sitk_image
+
+    root = tmp_path / "totalseg"
+    phantom_dir = studies[next(k for k in _good(studies) if k not in (*SMALL, NIFTI))]
+    masks = root / phantom_dir.name  # TotalSegmentator -i <case> -o ROOT/<case>
+    masks.mkdir(parents=True)
+    bone = np.asarray(phantom_small.bone_mask, np.uint8)
+    sitk.WriteImage(to_sitk_image(bone, phantom_small.volume), str(masks / "femur.nii.gz"))
+    small = hostage.load(studies[SMALL[0]])
+    empty = np.zeros(small.shape_zyx, np.uint8)
+    sitk.WriteImage(to_sitk_image(empty, small), str(root / f"{SMALL[0]}.nii.gz"))
+    inputs = [phantom_dir, studies[SMALL[0]], studies[SMALL[1]]]
+    out = tmp_path / "out"
+    argv = ["batch", *map(str, inputs), "--out", str(out), "--jobs", "2", "--quiet"]
+    assert main([*argv, "--outputs", "json", "--bone-labels-root", str(root)]) == 1
+    results = _results(out)
+    phantom_key = next(k for k in results if k not in SMALL)
+    ph = results[phantom_key]
+    assert ph["status"] == "ok"
+    assert ph["study"]["bone_label_map"] == phantom_dir.name
+    assert ph["study"]["bone_label_names"] == {"1": "femur"}
+    assert all(f["bone_labels"] is not None for f in ph["foci"])
+    assert results[SMALL[0]]["study"]["bone_label_map"] == f"{SMALL[0]}.nii.gz"
+    assert any("holds no structure" in w for w in results[SMALL[0]]["warnings"])
+    assert results[SMALL[1]]["status"] == "error"
+    assert "no bone label map for this study" in results[SMALL[1]]["error"]
+    # resumed with the same maps, the ok studies are complete; without them, restaged
+    mtime = (out / phantom_key / "result.json").stat().st_mtime_ns
+    hostage.batch(
+        inputs, out=out, jobs=1, outputs=["json"], progress=False, resume=True,
+        bone_labels_root=root,
+    )  # fmt: skip
+    assert (out / phantom_key / "result.json").stat().st_mtime_ns == mtime
+    hostage.batch(inputs, out=out, jobs=1, outputs=["json"], progress=False, resume=True)
+    again = _results(out)
+    assert "bone_label_map" not in again[phantom_key]["study"]
+    assert again[SMALL[1]]["status"] == "ok"
+    assert "another bone label map" in (out / "hostage.log").read_text()
+
+
+def test_missing_bone_labels_root_exits_2_and_writes_nothing(studies, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["batch", str(studies[SMALL[0]]), "--out", str(out)]
+    assert main([*argv, "--bone-labels-root", str(tmp_path / "nope")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def _cli_subprocess(inputs, out, *extra):
     code = "import sys; from hostage.cli import main; raise SystemExit(main(sys.argv[1:]))"
     return subprocess.Popen(

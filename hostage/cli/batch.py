@@ -47,6 +47,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="comma-separated per-study outputs: json,csv,html,labels,seg,sr "
         "(default: [batch] outputs of the config)",
     )
+    p.add_argument(
+        "--bone-labels-root",
+        metavar="DIR",
+        help="folder of bone label maps, one per study named after its study key or folder "
+        "(DIR/<name>/ of per-structure masks, or DIR/<name>.nii.gz), used as --bone-labels of "
+        "hostage stage; a study without one ends in error",
+    )
     p.set_defaults(run=run)
 
 
@@ -68,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
             resume=args.resume,
             outputs=outputs,
             progress=not args.quiet,
+            bone_labels_root=args.bone_labels_root,
         )
     except KeyboardInterrupt:
         print("hostage: interrupted; rerun with --resume to finish", file=sys.stderr)
