@@ -228,7 +228,13 @@ class CoarseGrid:
             out[c] = _fold_max(_fold_max(m, fy, 1), fx, 2)[0]
         return out.view(bool) if hu.dtype == bool else out
 
-    def upsample(self, coarse: np.ndarray, bbox_zyx: tuple[slice, ...] | None = None) -> np.ndarray:
+    def upsample(
+        self,
+        coarse: np.ndarray,
+        bbox_zyx: tuple[slice, ...] | None = None,
+        *,
+        origin_zyx: tuple[int, int, int] = (0, 0, 0),
+    ) -> np.ndarray:
         """Nearest-neighbour upsampling of a coarse array to full resolution.
 
         Voxels beyond the last complete block take the last block's value.
@@ -241,6 +247,9 @@ class CoarseGrid:
             Values on the coarse grid.
         bbox_zyx : tuple of 3 slice, optional
             Full-resolution region to return (default: the whole volume).
+        origin_zyx : tuple of 3 int
+            Block index of ``coarse[0, 0, 0]`` when `coarse` is a crop of the
+            coarse grid (the region must lie within the crop's blocks).
 
         Returns
         -------
@@ -255,15 +264,17 @@ class CoarseGrid:
         [[0, 0, 1, 1, 1], [0, 0, 1, 1, 1], [2, 2, 3, 3, 3], [2, 2, 3, 3, 3], [2, 2, 3, 3, 3]]
         >>> g.upsample(c, (slice(0, 1), slice(1, 3), slice(3, 5))).tolist()
         [[[1, 1], [3, 3]]]
+        >>> g.upsample(c[:, 1:], (slice(0, 1), slice(2, 5), slice(0, 2)), origin_zyx=(0, 1, 0)).tolist()
+        [[[2, 2], [2, 2], [2, 2]]]
         """
         if bbox_zyx is None:
             bbox_zyx = (slice(None),) * 3
         idx = []
-        for sl, f, n, c in zip(
-            bbox_zyx, self.factors_zyx, self.shape_zyx, coarse.shape, strict=True
+        for sl, f, n, c, o in zip(
+            bbox_zyx, self.factors_zyx, self.shape_zyx, coarse.shape, origin_zyx, strict=True
         ):
             start, stop, _ = sl.indices(n)
-            idx.append(_clip_index(start, stop, f, c))
+            idx.append(_clip_index(start, stop, f, o + c) - o)
         iz, iy, ix = idx
         # gather only the coarse range needed, smallest array first
         sub = coarse[

@@ -276,25 +276,16 @@ def _walled_off_exposure(
     hi = [min(n, q.stop + p) for q, p, n in zip(sl, pad, filled.shape, strict=True)]
     crop = np.zeros(tuple(b - a for a, b in zip(lo, hi, strict=True)), bool)
     crop[tuple(slice(q.start - a, q.stop - a) for q, a in zip(sl, lo, strict=True))] = interior
-    n_coarse = grid.coarse_shape_zyx
-    # the full-resolution voxels of those blocks; the last block of an axis takes the
-    # voxels beyond the last complete block (as CoarseGrid.upsample)
-    full = tuple(
-        slice((a + o) * k, (b + o) * k if b + o < nc else n)
-        for a, b, o, k, nc, n in zip(
-            lo, hi, fr.offset, grid.factors_zyx, n_coarse, fr.hu.shape, strict=True
-        )
-    )
-    index = np.ix_(
-        *(
-            np.minimum(np.arange(q.start, q.stop) // k, nc - 1) - (a + o)
-            for q, k, nc, a, o in zip(full, grid.factors_zyx, n_coarse, lo, fr.offset, strict=True)
-        )
+    # the full-resolution voxels of those blocks (grid index = crop index + origin)
+    z0, y0, x0 = (a + o for a, o in zip(lo, fr.offset, strict=True))
+    origin = (z0, y0, x0)
+    full = grid.to_full_bbox(
+        tuple(slice(o, o + b - a) for a, b, o in zip(lo, hi, origin, strict=True))
     )
     s = gaussian_mm(fr.hu[full], grid.spacing_zyx_mm, fr.smooth_mm)
     space = s < fr.wall_min_hu
     lab, _ = ndi.label(space, structure=ndi.generate_binary_structure(3, 1))
-    ids = np.unique(lab[crop[index] & space])
+    ids = np.unique(lab[grid.upsample(crop, full, origin_zyx=origin) & space])
     ids = ids[ids > 0]
     if ids.size == 0:
         return None
@@ -308,7 +299,7 @@ def _walled_off_exposure(
     if not ring.any():
         return None
     cbox = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
-    deep = ndi.binary_erosion(filled[cbox], border_value=1)[index]
+    deep = grid.upsample(ndi.binary_erosion(filled[cbox], border_value=1), full, origin_zyx=origin)
     soft = (s < fr.soft_max_hu) & ~deep
     return float(np.mean(soft[ring]))
 
