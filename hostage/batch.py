@@ -553,14 +553,10 @@ def find_bone_labels(root: Path, *, study_key: str, source_path: str) -> Path | 
     the layout of ``TotalSegmentator -i cases/<name> -o ROOT/<name>`` run over
     a folder of cases.
     """
-    from .io.label_map import LABEL_SUFFIXES
+    from .io.label_map import LABEL_SUFFIXES, strip_image_suffix
 
-    src = Path(source_path)
-    names = [study_key, src.name]
-    for suffix in LABEL_SUFFIXES:
-        if src.name.lower().endswith(suffix):
-            names.append(src.name[: -len(suffix)])
-    for name in dict.fromkeys(n for n in names if n):
+    src = Path(source_path).name
+    for name in dict.fromkeys(n for n in (study_key, src, strip_image_suffix(src)) if n):
         if (root / name).is_dir():
             return root / name
         for suffix in LABEL_SUFFIXES:

@@ -31,7 +31,7 @@ from ..errors import InputError
 from .image_file import checked_reader, sitk_geometry_to_zyx
 from .volume import Volume
 
-__all__ = ["LABEL_SUFFIXES", "LabelMap", "load_label_map"]
+__all__ = ["LABEL_SUFFIXES", "LabelMap", "load_label_map", "strip_image_suffix"]
 
 logger = logging.getLogger(__name__)
 
@@ -152,13 +152,18 @@ def _on_grid(image: sitk.Image, volume: Volume) -> sitk.Image:
 LABEL_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 
 
-def _structure_name(path: Path) -> str:
-    """Return the file name without its image suffix: ``femur_left.nii.gz`` -> ``femur_left``."""
-    name = path.name
+def strip_image_suffix(name: str) -> str:
+    """Return `name` without its image suffix: ``femur_left.nii.gz`` -> ``femur_left``.
+
+    Examples
+    --------
+    >>> strip_image_suffix("femur_left.nii.gz"), strip_image_suffix("case_07")
+    ('femur_left', 'case_07')
+    """
     for suffix in LABEL_SUFFIXES:
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
-    return path.stem
+    return name
 
 
 def _read_label_image(path: Path, config: LoadConfig) -> sitk.Image:
@@ -245,7 +250,7 @@ def load_label_map(
             mask, cov, moved = _labels_on_grid(_read_label_image(f, config), volume, f)
             labels[(mask > 0) & (labels == 0)] = k  # the first structure keeps a shared voxel
             coverage, resampled = min(coverage, cov), resampled or moved
-            names[k] = _structure_name(f)
+            names[k] = strip_image_suffix(f.name)
     else:
         if not path.is_file():
             raise InputError("label map file not found", path=path, code="missing")
