@@ -161,12 +161,8 @@ def make_study(seed: int, *, quick: bool, cache: str | None = None):
     return volume, truth, sc
 
 
-def truth_bone(seed: int, *, quick: bool, cache: str | None = None) -> np.ndarray:
-    """The phantom's native-bone mask of one seed, (Z, Y, X) bool (cached beside the volume)."""
-    return _study(seed, quick=quick, cache=cache, bone=True)[3]
-
-
 def _study(seed: int, *, quick: bool, cache: str | None, bone: bool):
+    """(volume, truth, scenario, native-bone mask or None): the mask only when `bone` is asked for."""
     from hostage.io.volume import Volume
     from hostage.phantom import make_phantom
 
@@ -213,7 +209,7 @@ def _study(seed: int, *, quick: bool, cache: str | None, bone: bool):
             bone=np.packbits(ph.bone_mask, axis=None),
         )
         os.replace(tmp, path)
-    return ph.volume, truth, sc, np.asarray(ph.bone_mask, bool)
+    return ph.volume, truth, sc, np.asarray(ph.bone_mask, bool) if bone else None
 
 
 @dataclass(frozen=True)
