@@ -722,15 +722,17 @@ class ClassifyConfig:
     stability_resample_shift: float = param(
         0.5,
         "Resampling perturbation: the HU around each focus are resampled (trilinear) on a grid shifted "
-        "by this fraction of a voxel along every axis, the masks kept; 0 turns it off.",
+        "by this fraction of a voxel along the axes of stability_mask_max_step_mm, the masks kept; "
+        "0 turns it off.",
         min=0,
         max=0.5,
     )
     stability_mask_max_step_mm: float = param(
         1.5,
-        "The mask perturbation moves the boundary along an axis only where one voxel is at most this "
+        "The mask and resampling perturbations step along an axis only where one voxel is at most this "
         "long (mm; always along the finest axis): one 2.5 mm slice is not a small change of a boundary "
-        "that the in-plane pixels place within 0.6-1 mm.",
+        "that the in-plane pixels place within 0.6-1 mm, and half of it interpolated averages two "
+        "slices into a thicker one.",
         min=0,
         min_exclusive=True,
     )

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from hostage.classify.stability import _apply, perturbed_foci
+from hostage.classify.stability import _apply, _mask_step_structure, perturbed_foci
 from hostage.classify.types import FocusStage
 from hostage.enums import Stage
 from hostage.io.volume import Volume
@@ -232,9 +232,19 @@ def test_fast_path_gives_the_full_remeasure_answer(phantom_small):
     assert 0 < len(fams) < len(FAMILIES)
     shift = cfg.classify.stability_resample_shift
     assert shift > 0
+    # shifted along the axes the mask steps along (not along thick slices)
+    step = _mask_step_structure(
+        vol.spacing_zyx_mm, max_step_mm=cfg.classify.stability_mask_max_step_mm
+    )
+    axes = (step[0, 1, 1], step[1, 0, 1], step[1, 1, 0])
     shifted = dataclasses.replace(
         vol,
-        hu=ndi.shift(vol.hu.astype(np.float32), (shift,) * 3, order=1, mode="nearest"),
+        hu=ndi.shift(
+            vol.hu.astype(np.float32),
+            tuple(shift if a else 0.0 for a in axes),
+            order=1,
+            mode="nearest",
+        ),
     )
     for focus, st in zip(seg.foci, fast, strict=True):
         full = []
