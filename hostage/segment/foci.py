@@ -84,16 +84,62 @@ def _diameter_mm(mask: np.ndarray, spacing: tuple[float, float, float]) -> float
 
 
 def _core_diameter_mm(
-    mask: np.ndarray, smoothed: np.ndarray, spacing: tuple[float, float, float], muscle_hu: float
+    mask: np.ndarray,
+    smoothed: np.ndarray,
+    spacing: tuple[float, float, float],
+    muscle_hu: float,
+    *,
+    sub_slice_below_mm: float = 0.0,
 ) -> float:
     """Extent of the voxels at or above half-way from muscle to the focus's 99th percentile.
 
     The threshold extent of a small dense speck is inflated by the point spread;
     its half-maximum extent is its true size (a phlebolith of 5 mm stays 5 mm).
+
+    Counted in whole voxels, the extent along a thick-slice axis is still a
+    whole number of slices: a 5 mm phlebolith over three 2.5 mm slices (the
+    outer two at half maximum) measures 7.5 mm. When that count is below
+    `sub_slice_below_mm` and the slices are more than 1.5 times the pixel, the
+    extent is measured again with the slices interpolated (linearly) at about
+    the pixel size (:func:`_sub_slice`), where the half-maximum falls between
+    two slices. `mask` and `smoothed` then need one slice of context above and
+    below the focus (`mask` false there).
     """
     vals = smoothed[mask]
     level = 0.5 * (float(np.percentile(vals, 99)) + muscle_hu)
-    return _diameter_mm(mask & (smoothed >= level), spacing)
+    d = _diameter_mm(mask & (smoothed >= level), spacing)
+    if d >= sub_slice_below_mm or spacing[0] <= 1.5 * min(spacing[1:]):
+        return d
+    fine_mask, fine, fine_spacing = _sub_slice(mask, smoothed, spacing)
+    return _diameter_mm(fine_mask & (fine >= level), fine_spacing)
+
+
+def _sub_slice(
+    mask: np.ndarray, values: np.ndarray, spacing: tuple[float, float, float]
+) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
+    """Interpolate `values` linearly between slices at about the pixel size.
+
+    A fine sample between slices i and i + 1 belongs to the mask when either
+    slice does, so a value that falls below a level between the last slice of
+    the mask and the next one places that end between them.
+
+    Examples
+    --------
+    >>> m = np.zeros((3, 1, 1), bool); m[1] = True
+    >>> v = np.array([0.0, 100.0, 50.0]).reshape(3, 1, 1)
+    >>> fm, fv, sp = _sub_slice(m, v, (2.0, 1.0, 1.0))
+    >>> sp, fv[:, 0, 0].tolist(), fm[:, 0, 0].tolist()
+    ((1.0, 1.0, 1.0), [0.0, 50.0, 100.0, 75.0, 50.0], [True, True, True, True, True])
+    """
+    k = math.ceil(spacing[0] / min(spacing[1:]))
+    n = values.shape[0]
+    pos = np.arange((n - 1) * k + 1) / k
+    lo = np.minimum(pos.astype(int), n - 2) if n > 1 else np.zeros(len(pos), int)
+    hi = np.minimum(lo + 1, n - 1)
+    w = (pos - lo)[:, None, None]
+    fine = (1.0 - w) * values[lo] + w * values[hi]
+    fine_mask = mask[lo] | mask[hi]
+    return fine_mask, fine, (spacing[0] / k, spacing[1], spacing[2])
 
 
 def _thinner_than(mask: np.ndarray, spacing: tuple[float, float, float], min_mm: float) -> bool:
@@ -478,7 +524,18 @@ def find_foci(
             cm = lab[csl] == k
             if cm.sum() * voxel_mm3 < config.min_focus_volume_mm3:
                 continue
-            if _core_diameter_mm(cm, s[csl], spacing, muscle_hu) < config.min_focus_diameter_mm:
+            # one slice of context above and below for the sub-slice extent
+            z0, z1 = max(csl[0].start - 1, 0), min(csl[0].stop + 1, s.shape[0])
+            cz = np.zeros((z1 - z0, *cm.shape[1:]), bool)
+            cz[csl[0].start - z0 : csl[0].start - z0 + cm.shape[0]] = cm
+            core_mm = _core_diameter_mm(
+                cz,
+                s[slice(z0, z1), csl[1], csl[2]],
+                spacing,
+                muscle_hu,
+                sub_slice_below_mm=config.min_focus_diameter_mm + spacing[0],
+            )
+            if core_mm < config.min_focus_diameter_mm:
                 continue
             # a thin shell of mineral (a plaque on a vessel wall) is not a focus
             if _thinner_than(cm, spacing, config.min_focus_thickness_mm):

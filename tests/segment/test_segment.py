@@ -112,3 +112,32 @@ def test_external_bone_label_map(scene_factory):
     assert seg.bone_mask[labels > 0].mean() > 0.95
     with pytest.raises(ValueError, match="bone_labels must be an integer label array"):
         segment(vol, config=CFG.segment, bone_labels=labels[:-1])
+
+
+@pytest.mark.parametrize("slice_mm", [2.5, 3.0])
+@pytest.mark.parametrize("z_offset_mm", [0.0, 0.6, 1.25])
+def test_a_5mm_speck_on_thick_slices_is_not_a_focus_and_a_7mm_one_is(
+    scene_factory, slice_mm, z_offset_mm
+):
+    # Rendered on 0.5 mm slices, blurred, then averaged into 2.5-3 mm slices: the 5 mm
+    # speck spans three slices, the outer two near half maximum, so counted in whole
+    # slices its extent is 7.5-9 mm; between the slices it is 5 mm.
+    k = round(slice_mm / 0.5)
+    les = [
+        ("phlebolith", (30 + z_offset_mm, 50, 50), 2.5),
+        ("phlebolith", (30 + z_offset_mm, 50, 85), 2.5),
+        ("phlebolith", (30 + z_offset_mm, 90, 50), 3.5),
+    ]
+    vol, truth = scene_factory(
+        shape_zyx=(120, 160, 160),
+        spacing_zyx_mm=(0.5, 0.7, 0.7),
+        lesions=les,
+        noise_hu=15.0,
+        rng=7,
+        femur=False,
+        supersample=(k, 1, 1),
+    )
+    assert vol.spacing_zyx_mm[0] == pytest.approx(slice_mm)
+    seg = segment(vol, config=CFG.segment)
+    assert len(seg.foci) == 1, [f.volume_mm3 for f in seg.foci]
+    assert len(_matched(vol, seg, truth[2]["centre_zyx_mm"], 3.5)) == 1
