@@ -414,7 +414,8 @@ def score_focus(values: Mapping[str, float], *, config: ClassifyConfig) -> Focus
         float(values.get("zonal_central_first", 0.0)) >= 0.5
         and float(values.get("density_p90_rel_cortex", math.inf)) >= config.atypical_min_density
         and (
-            not float(values.get("rim_completeness", 0.0)) >= config.atypical_max_rim
+            not float(values.get("rim_completeness_near", values.get("rim_completeness", 0.0)))
+            >= config.atypical_max_rim
             or float(values.get("rim_core_contrast_hu", math.inf))
             <= config.atypical_max_rim_core_contrast_hu
         )

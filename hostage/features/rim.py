@@ -52,6 +52,8 @@ def rim_features(
     inward along the normal (trilinear, every ``profile_step_mm``).
 
     * ``rim_completeness`` = Σ area(v : max HU within ``rim_shell_thickness_mm``
+      plus half the scan's edge width (``ReferenceTissues.edge_width_mm``: the
+      outline lies that much farther outside the cortex on a blurred scan)
       inward ≥ T) / Σ area(v): the fraction of the surface covered by a
       cortical-density shell (0-1). The cortical level is scanner-relative,
       T = muscle + ``rim_cortex_rel`` × (native cortex − muscle) with the
@@ -62,6 +64,8 @@ def rim_features(
       training and evaluation phantoms the 10th percentile of mature
       completeness on 2-3 mm slices rose from 0.59 (a fixed 600 HU) to 0.76,
       while amorphous and immature stayed below 0.21 (90th percentile).
+    * ``rim_completeness_near``: the same within ``rim_shell_thickness_mm`` alone
+      (read by the central-first rule: the rim right under the outline).
     * ``rim_faint_completeness``: the same with a faint shell: maximum at least
       ``rim_faint_min_hu`` and at least 100 HU above the core median (the
       partial, faint rim of immature HO; a cortical rim counts too).
@@ -117,7 +121,18 @@ def rim_features(
         cortex_level = ref.muscle_hu + config.rim_cortex_rel * (ref.cortex_hu - ref.muscle_hu)
         is_rim = peak >= cortex_level
         area = mesh.areas_mm2
-        completeness = float(area[is_rim].sum() / area.sum())
+        near = float(area[is_rim].sum() / area.sum())
+        # the focus outline lies where the blurred edge falls to the grow threshold, about half
+        # the scan's edge width outside the cortex: the window reaches that much deeper
+        widen = 0.5 * ref.edge_width_mm if math.isfinite(ref.edge_width_mm) else 0.0
+        deeper = np.arange(shell + step, shell + widen + step / 2, step)
+        peak_wide = peak
+        if len(deeper) and (names is None or "rim_completeness" in names):
+            extra = sample_profiles(
+                roi.hu, mesh.verts_mm, -mesh.normals, deeper, spacing_zyx_mm=roi.spacing_zyx_mm
+            )
+            peak_wide = np.maximum(peak, extra.max(axis=1))
+        completeness = float(area[peak_wide >= cortex_level].sum() / area.sum())
         is_faint = (peak >= config.rim_faint_min_hu) & (peak >= core_hu + 100.0)
         faint = float(area[is_faint].sum() / area.sum())
         # in-plane normals: thick slices do not average the shell there
@@ -148,6 +163,7 @@ def rim_features(
         fat_fraction = float(np.mean(roi.hu_smooth[core] < fat_level))
     values = {
         "rim_completeness": completeness,
+        "rim_completeness_near": near,
         "rim_faint_completeness": faint,
         "rim_thickness_mm": thick,
         "rim_core_contrast_hu": float(np.median(peak[planar]) - core_hu),
@@ -164,7 +180,12 @@ FAMILY = FeatureFamily(
         FeatureSpec(
             "rim_completeness",
             "1",
-            "Fraction of the focus surface (area-weighted) whose inward shell reaches the scan's cortical level (muscle + rim_cortex_rel × (native cortex − muscle)): the continuous cortical outline of mature HO.",
+            "Fraction of the focus surface (area-weighted) whose inward shell (rim_shell_thickness_mm plus half the scan's edge width) reaches the scan's cortical level (muscle + rim_cortex_rel × (native cortex − muscle)): the continuous cortical outline of mature HO.",
+        ),
+        FeatureSpec(
+            "rim_completeness_near",
+            "1",
+            "rim_completeness with the shell window alone (rim_shell_thickness_mm, not widened by half the scan's edge width): the rim right under the outline, for the central-first rule.",
         ),
         FeatureSpec(
             "rim_faint_completeness",
