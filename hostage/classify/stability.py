@@ -349,6 +349,13 @@ def check_stability(
         return list(stages)
     names = stage_feature_names()
     families = families_for(names)
+    shift = ccfg.stability_resample_shift
+    fine = _fine_axes(volume.spacing_zyx_mm, max_step_mm=ccfg.stability_mask_max_step_mm)
+    shift_zyx = (
+        shift if fine[0] else 0.0,
+        shift if fine[1] else 0.0,
+        shift if fine[2] else 0.0,
+    )
     out = []
     for focus, st in zip(seg.foci, stages, strict=True):
         variants = perturbed_foci(
@@ -370,21 +377,12 @@ def check_stability(
         )
         source = roi_source(volume, seg, box, config=config.features)  # type: ignore[arg-type]
         jobs = [(name, pf, source) for name, pf in variants]
-        if ccfg.stability_resample_shift > 0:
-            shift = ccfg.stability_resample_shift
-            axes = _fine_axes(volume.spacing_zyx_mm, max_step_mm=ccfg.stability_mask_max_step_mm)
+        if shift > 0:
             jobs.append(
                 (
                     f"image resampled {shift:g} voxel off the grid",
                     focus,
-                    resampled_source(
-                        source,
-                        shift_voxels=(
-                            shift if axes[0] else 0.0,
-                            shift if axes[1] else 0.0,
-                            shift if axes[2] else 0.0,
-                        ),
-                    ),
+                    resampled_source(source, shift_voxels=shift_zyx),
                 )
             )
         seen: list[tuple[str, Stage]] = []

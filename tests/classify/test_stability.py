@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from hostage.classify.stability import _apply, _mask_step_structure, perturbed_foci
+from hostage.classify.stability import _apply, _fine_axes, perturbed_foci
 from hostage.classify.types import FocusStage
 from hostage.enums import Stage
 from hostage.io.volume import Volume
@@ -233,10 +233,7 @@ def test_fast_path_gives_the_full_remeasure_answer(phantom_small):
     shift = cfg.classify.stability_resample_shift
     assert shift > 0
     # shifted along the axes the mask steps along (not along thick slices)
-    step = _mask_step_structure(
-        vol.spacing_zyx_mm, max_step_mm=cfg.classify.stability_mask_max_step_mm
-    )
-    axes = (step[0, 1, 1], step[1, 0, 1], step[1, 1, 0])
+    axes = _fine_axes(vol.spacing_zyx_mm, max_step_mm=cfg.classify.stability_mask_max_step_mm)
     shifted = dataclasses.replace(
         vol,
         hu=ndi.shift(

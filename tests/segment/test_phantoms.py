@@ -90,7 +90,10 @@ def test_sweep_detection_and_direction_of_features():
     # amorphous -> immature -> mature: the rim appears (immature HO's partial rim reaches the
     # scan-relative cortical level in places), the zonal (peripheral) pattern grows past the
     # amorphous cloud; dense mineral and a sharp margin mark the mature stage
-    # (the median immature rim stays below the point where the rim evidence starts, rim_from)
+    a, i, m = (med(s, "rim_completeness_near") for s in STAGES)
+    assert a <= i < 0.2 < 0.6 < m, (a, i, m)
+    # the window widened by half the edge width: the median immature rim stays below the
+    # point where the rim evidence starts (rim_from)
     a, i, m = (med(s, "rim_completeness") for s in STAGES)
     assert a <= i < CFG.classify.rim_from < 0.6 < m, (a, i, m)
     a, i, m = (med(s, "zonal_periphery_center_ratio") for s in STAGES)
