@@ -149,6 +149,13 @@ class SegmentConfig:
     group_distance_mm: float = param(
         4.0, "Mineral specks closer than this (mm) are grouped into one focus.", min=0
     )
+    group_min_specks: int = param(
+        3,
+        "A group of separate dense specks (joined only by group_distance_mm, each below min_focus_diameter_mm "
+        "at half maximum) is a focus (an amorphous cloud) only when it holds at least this many: two "
+        "phleboliths side by side are not HO.",
+        min=2,
+    )
     min_focus_volume_mm3: float = param(
         100.0, "Foci smaller than this (mm³) are not reported (phleboliths, specks).", min=0
     )
@@ -454,6 +461,29 @@ class FeatureConfig:
         "zonal_central_first: the centre's dense-mineral excess over muscle must also be at least this (HU).",
         min=0,
     )
+    lookalike_min_depth_mm: float = param(
+        1.5,
+        "lookalike_fill_*: the interior is the focus deeper than the scan's edge width and at least this (mm).",
+        min=0,
+    )
+    lookalike_min_fill_depth_mm: float = param(
+        5.0,
+        "lookalike_fill_*: measured only on a focus whose deepest point is at least this deep (mm): a "
+        "thinner strip or plate may be compact bone through and through, as uniform as a pool.",
+        min=0,
+    )
+    lookalike_gas_shell_mm: float = param(
+        3.0,
+        "lookalike_gas_contact: the shell just outside the focus outline is this thick (mm; the outline of "
+        "contrast against gas lies a blurred edge width inside the interface).",
+        min=0,
+        min_exclusive=True,
+    )
+    lookalike_gas_max_hu: float = param(
+        -400.0,
+        "lookalike_gas_contact: shell voxels below this HU are gas (fat stays near -100 HU).",
+        max=0,
+    )
     bone_attach_max_mm: float = param(
         1.5, "A focus is attached to native bone when the gap is at most this (mm).", min=0
     )
@@ -701,6 +731,25 @@ class ClassifyConfig:
         -150.0,
         "...or when its core is denser than its surface shell by more than this (rim_core_contrast_hu "
         "at most this): an apparent rim over a denser core is the edge of a central mass, not a cortex.",
+    )
+    atypical_uniform_min_excess_hu: float = param(
+        300.0,
+        "A focus is atypical (a uniform fill, not HO) when its interior is at least this dense (HU above "
+        "muscle, lookalike_fill_excess_hu: denser than amorphous mineral)...",
+        min=0,
+    )
+    atypical_uniform_max_spread: float = param(
+        2.5,
+        "...and that interior is at most this spread (lookalike_fill_spread, in units of the scan's noise): "
+        "a pool of contrast or fluid, where HO holds specks, a network or trabeculae and marrow.",
+        min=0,
+    )
+    atypical_min_gas_contact: float = param(
+        0.05,
+        "A focus is atypical (bowel content, not HO in muscle) when at least this fraction of the shell just "
+        "outside it is gas (lookalike_gas_contact); 1 turns this off.",
+        min=0,
+        max=1,
     )
     metal_confidence_factor: float = param(
         0.8,

@@ -6,7 +6,8 @@ Resection only once the ossification is mature (DOMAIN.md; seed review 000):
 2. ``not_ready`` when any typical focus is amorphous or immature and that call
    is firm (an atypical focus is named in the reasons too).
 3. ``indeterminate`` when any focus shows an atypical pattern (central-first
-   mineralisation: never simply "ready"). The stage of an atypical focus is
+   mineralisation, a uniform fill without bone structure, contact with gas:
+   never simply "ready"; :func:`hostage.classify.rules.atypical_pattern`). The stage of an atypical focus is
    not an HO stage and does not count in rules 2 and 4.
 4. ``indeterminate`` when the verdict hinges on a focus whose mature / not
    mature call is in doubt: more than ``readiness_max_flip_fraction`` of its
@@ -30,6 +31,7 @@ import numpy as np
 
 from ..config import ClassifyConfig
 from ..enums import Resection, Stage, Status
+from .rules import CENTRAL_FIRST
 from .types import FocusStage, ResectionVerdict
 
 if TYPE_CHECKING:  # result.py imports this package: keep the import one-way at run time
@@ -120,8 +122,8 @@ def resection(
     doubtful = [i for i in typical if stages[i].readiness_ambiguous(max_flip_fraction=flips)]
 
     atypical_notes = [
-        f"{_name(i, foci)} shows atypical central-first mineralisation "
-        "(not the peripheral pattern of HO); rule out other lesions before any resection"
+        f"{_name(i, foci)} shows atypical {stages[i].atypical_pattern or CENTRAL_FIRST}; "
+        "rule out other lesions before any resection"
         for i in atypical
     ]
     if firm_non_mature:

@@ -410,24 +410,10 @@ def score_focus(values: Mapping[str, float], *, config: ClassifyConfig) -> Focus
         else:
             reasons.append(f"{t.sign} not measurable on this focus ({t.feature} undefined)")
 
-    atypical = (
-        float(values.get("zonal_central_first", 0.0)) >= 0.5
-        and float(values.get("density_p90_rel_cortex", math.inf)) >= config.atypical_min_density
-        and (
-            not float(values.get("rim_completeness_near", values.get("rim_completeness", 0.0)))
-            >= config.atypical_max_rim
-            or float(values.get("rim_core_contrast_hu", math.inf))
-            <= config.atypical_max_rim_core_contrast_hu
-        )
-    )
-    if atypical:
-        ratio = float(values.get("zonal_periphery_center_ratio", math.nan))
-        reasons.insert(
-            0,
-            "atypical central-first mineralisation (dense centre, periphery/centre density ratio "
-            f"{ratio:.2f}): HO matures from the periphery inwards; a dense centre is the "
-            "pattern of parosteal osteosarcoma, so this focus is never simply 'ready'",
-        )
+    pattern, why = atypical_pattern(values, config=config)
+    atypical = pattern is not None
+    if why:
+        reasons.insert(0, why)
     reasons.extend(_context_reasons(values, atypical=atypical))
     abstained = len(missing) * 2 > len(TERMS)
     confidence = float(p[top])
@@ -457,9 +443,88 @@ def score_focus(values: Mapping[str, float], *, config: ClassifyConfig) -> Focus
         confidence=confidence,
         reasons=tuple(reasons),
         atypical=atypical,
+        atypical_pattern=pattern or "",
         uncertain=uncertain,
         abstained=abstained,
     )
+
+
+#: The atypical patterns, as the study verdict names them (``FocusStage.atypical_pattern``).
+CENTRAL_FIRST = "central-first mineralisation (not the peripheral pattern of HO)"
+UNIFORM_FILL = (
+    "uniform fill without bone structure (a contrast-filled bladder or bowel loop, a calcific "
+    "collection or a tumour matrix, not HO)"
+)
+GAS_CONTACT = "contact with gas (bowel content or an infected collection, not HO in muscle)"
+
+
+def atypical_pattern(
+    values: Mapping[str, float], *, config: ClassifyConfig
+) -> tuple[str | None, str]:
+    """Return the atypical pattern a focus shows (or None) and the reason citing its values.
+
+    In order of precedence:
+
+    * central-first mineralisation: ``zonal_central_first``, the focus dense
+      (``density_p90_rel_cortex`` ≥ ``atypical_min_density``) and no cortex
+      around it (``rim_completeness_near`` < ``atypical_max_rim``) or an
+      apparent rim over a denser core (``rim_core_contrast_hu`` ≤
+      ``atypical_max_rim_core_contrast_hu``);
+    * contact with gas: ``lookalike_gas_contact`` ≥ ``atypical_min_gas_contact``;
+    * a uniform fill: ``lookalike_fill_excess_hu`` ≥
+      ``atypical_uniform_min_excess_hu`` and ``lookalike_fill_spread`` ≤
+      ``atypical_uniform_max_spread``.
+
+    A feature that is missing or NaN never makes a focus atypical.
+
+    Examples
+    --------
+    >>> from hostage.config import ClassifyConfig
+    >>> cfg = ClassifyConfig()
+    >>> atypical_pattern({"lookalike_fill_excess_hu": 600.0, "lookalike_fill_spread": 1.1},
+    ...                  config=cfg)[0] == UNIFORM_FILL
+    True
+    >>> atypical_pattern({"lookalike_fill_excess_hu": 600.0, "lookalike_fill_spread": 6.0},
+    ...                  config=cfg)
+    (None, '')
+    """
+
+    def val(name: str, default: float = math.nan) -> float:
+        return float(values.get(name, default))
+
+    central = (
+        val("zonal_central_first", 0.0) >= 0.5
+        and val("density_p90_rel_cortex", math.inf) >= config.atypical_min_density
+        and (
+            not val("rim_completeness_near", val("rim_completeness", 0.0))
+            >= config.atypical_max_rim
+            or val("rim_core_contrast_hu", math.inf) <= config.atypical_max_rim_core_contrast_hu
+        )
+    )
+    if central:
+        return CENTRAL_FIRST, (
+            "atypical central-first mineralisation (dense centre, periphery/centre density ratio "
+            f"{val('zonal_periphery_center_ratio'):.2f}): HO matures from the periphery inwards; a dense centre is the "
+            "pattern of parosteal osteosarcoma, so this focus is never simply 'ready'"
+        )
+    gas = val("lookalike_gas_contact")
+    if gas >= config.atypical_min_gas_contact:
+        return GAS_CONTACT, (
+            f"atypical: touches gas over {100 * gas:.0f} % of a thin shell around it: bowel content "
+            "(oral contrast) or an infected collection, not HO in muscle, so this focus is never simply 'ready'"
+        )
+    excess, spread = val("lookalike_fill_excess_hu"), val("lookalike_fill_spread")
+    if (
+        excess >= config.atypical_uniform_min_excess_hu
+        and spread <= config.atypical_uniform_max_spread
+    ):
+        return UNIFORM_FILL, (
+            f"atypical uniform fill: {excess:.0f} HU above muscle inside with no structure (spread "
+            f"{spread:.1f} × the scan's noise), where HO holds specks, a network or trabeculae and "
+            "marrow: a pool of contrast (bladder, bowel), a calcific collection or a tumour matrix, so "
+            "this focus is never simply 'ready'"
+        )
+    return None, ""
 
 
 def _context_reasons(values: Mapping[str, float], *, atypical: bool) -> list[str]:

@@ -30,6 +30,10 @@ class FocusStage:
     atypical : bool
         True for an atypical pattern (e.g. central-first mineralisation) that
         must never be called simply "ready".
+    atypical_pattern : str
+        Which pattern, in words (:data:`hostage.classify.rules.CENTRAL_FIRST`,
+        ``UNIFORM_FILL``, ``GAS_CONTACT``); empty when not atypical (an atypical
+        focus built without one is taken as central-first).
     uncertain : bool
         True when the top score is below ``[classify] min_confidence`` or the
         classifier abstained.
@@ -46,6 +50,7 @@ class FocusStage:
     confidence: float
     reasons: tuple[str, ...] = ()
     atypical: bool = False
+    atypical_pattern: str = ""
     uncertain: bool = False
     abstained: bool = False
     perturbed_stages: tuple[Stage, ...] = ()

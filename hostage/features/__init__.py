@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..config import FeatureConfig
-from . import bone, density, margin, metal, rim, size, texture, zonal
+from . import bone, density, lookalike, margin, metal, rim, size, texture, zonal
 from ._registry import FeatureFamily, FeatureSpec
 from ._roi import FocusROI, RoiSource, build_roi, roi_from_arrays, roi_source
 
@@ -47,6 +47,7 @@ FAMILIES: tuple[FeatureFamily, ...] = (
     texture.FAMILY,
     margin.FAMILY,
     zonal.FAMILY,
+    lookalike.FAMILY,
     bone.FAMILY,
     metal.FAMILY,
 )

@@ -114,6 +114,56 @@ def _core_diameter_mm(
     return _diameter_mm(fine_mask & (fine >= level), fine_spacing)
 
 
+def _few_specks(
+    mask: np.ndarray,
+    smoothed: np.ndarray,
+    spacing: tuple[float, float, float],
+    muscle_hu: float,
+    *,
+    grow_min_hu: float,
+    seed_min_hu: float,
+    min_diameter_mm: float,
+    min_specks: int,
+) -> bool:
+    """Tell whether `mask` is 2 to `min_specks` - 1 separate specks that only the grouping joined.
+
+    The parts are the 26-connected components of the mask at ``grow_min_hu``
+    that reach ``seed_min_hu`` (the distance grouping closes the gaps between
+    them). When every part is a speck on its own (half-maximum extent below
+    `min_diameter_mm`, :func:`_core_diameter_mm` on that part) and there are
+    fewer than `min_specks` of them, the group is specks side by side (two
+    phleboliths in one vein), not the cloud of an amorphous focus: a cloud is
+    many specks, and its haze usually joins them at ``grow_min_hu`` anyway.
+
+    Examples
+    --------
+    >>> v = np.zeros((9, 9, 20), np.float32)
+    >>> v[3:6, 3:6, 3:7] = 800.0
+    >>> v[3:6, 3:6, 10:14] = 800.0
+    >>> m = v > 0
+    >>> m[3:6, 3:6, 7:10] = True  # the grouping's bridge
+    >>> kw = dict(grow_min_hu=130.0, seed_min_hu=200.0, min_diameter_mm=6.0)
+    >>> _few_specks(m, v, (1.0, 1.0, 1.0), 50.0, min_specks=3, **kw)
+    True
+    >>> _few_specks(m, v, (1.0, 1.0, 1.0), 50.0, min_specks=2, **kw)
+    False
+    """
+    parts, n = ndi.label(mask & (smoothed >= grow_min_hu), structure=np.ones((3, 3, 3), bool))
+    if n < 2 or n >= min_specks:
+        return False
+    seeded = 0
+    for k, sl in enumerate(ndi.find_objects(parts), start=1):
+        if sl is None:
+            continue
+        part = parts[sl] == k
+        if not (smoothed[sl][part] >= seed_min_hu).any():
+            continue  # a faint part: haze, not a speck
+        seeded += 1
+        if _core_diameter_mm(part, smoothed[sl], spacing, muscle_hu) >= min_diameter_mm:
+            return False
+    return seeded >= 2
+
+
 def _sub_slice(
     mask: np.ndarray, values: np.ndarray, spacing: tuple[float, float, float]
 ) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
@@ -536,6 +586,20 @@ def find_foci(
                 sub_slice_below_mm=config.min_focus_diameter_mm + spacing[0],
             )
             if core_mm < config.min_focus_diameter_mm:
+                continue
+            if _few_specks(
+                cm,
+                s[csl],
+                spacing,
+                muscle_hu,
+                grow_min_hu=config.focus_grow_min_hu,
+                seed_min_hu=config.focus_seed_min_hu,
+                min_diameter_mm=config.min_focus_diameter_mm,
+                min_specks=config.group_min_specks,
+            ):
+                logger.debug(
+                    "dropped a group of fewer than %d specks at %s", config.group_min_specks, csl
+                )
                 continue
             # a thin shell of mineral (a plaque on a vessel wall) is not a focus
             if _thinner_than(cm, spacing, config.min_focus_thickness_mm):

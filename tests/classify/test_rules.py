@@ -327,3 +327,31 @@ def test_a_haze_beyond_the_outline_favours_amorphous():
         "clean outline, no mineral haze around it (1 % of its density still present "
         "1-3 mm beyond its outline)" in clean.reasons
     )
+
+
+def test_a_dense_uniform_fill_and_contact_with_gas_are_atypical_look_alikes():
+    from hostage.classify.rules import CENTRAL_FIRST, GAS_CONTACT, UNIFORM_FILL
+
+    pool = {**MATURE, "lookalike_fill_excess_hu": 600.0, "lookalike_fill_spread": 1.2}
+    st = score_focus(pool, config=CFG)
+    assert st.atypical and st.atypical_pattern == UNIFORM_FILL
+    assert st.reasons[0].startswith("atypical uniform fill: 600 HU above muscle")
+    # trabeculae and marrow: the same density with structure is HO
+    assert not score_focus({**pool, "lookalike_fill_spread": 8.0}, config=CFG).atypical
+    # a faint uniform haze (amorphous) is below the density floor
+    haze = {**pool, "lookalike_fill_excess_hu": 150.0}
+    assert not score_focus(haze, config=CFG).atypical
+    gas = score_focus({**MATURE, "lookalike_gas_contact": 0.2}, config=CFG)
+    assert gas.atypical and gas.atypical_pattern == GAS_CONTACT
+    assert "touches gas over 20 %" in gas.reasons[0]
+    # NaN (not measured) never flags; central-first takes precedence
+    assert not score_focus({**MATURE, "lookalike_fill_spread": float("nan")}, config=CFG).atypical
+    both = {
+        **pool,
+        "rim_completeness_near": 0.1,
+        "zonal_central_first": 1.0,
+        "zonal_periphery_center_ratio": 0.5,
+    }
+    assert score_focus(both, config=CFG).atypical_pattern == CENTRAL_FIRST
+    off = Config.from_dict({"classify": {"atypical_min_gas_contact": 1.0}}).classify
+    assert not score_focus({**MATURE, "lookalike_gas_contact": 0.2}, config=off).atypical

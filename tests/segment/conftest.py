@@ -30,7 +30,7 @@ def make_scene(
     """A thigh-like scene: body of muscle, a fat layer, a femur tube and lesions.
 
     lesions: sequence of (kind, centre_zyx_mm, radius_mm) with kind in
-    {"mature", "immature", "amorphous", "phlebolith", "metal"}.
+    {"mature", "immature", "amorphous", "phlebolith", "metal", "vessel", "pool", "gas"}.
     supersample: optional (kz, ky, kx): the scene is rendered and blurred on the
     given (fine) grid, then block-averaged by these factors (partial volume).
     Returns (Volume, truth list of dicts).
@@ -76,6 +76,12 @@ def make_scene(
             val = np.full(1, 320.0, np.float32)
         elif kind == "phlebolith":
             val = np.full(1, 800.0, np.float32)
+        elif kind == "pool":
+            # a uniform pool of contrast (an opacified bladder or bowel loop), 650 HU
+            val = np.full(1, 650.0, np.float32)
+        elif kind == "gas":
+            # a pocket of bowel gas (drawn after the pool it lies against)
+            val = np.full(1, -950.0, np.float32)
         elif kind == "metal":
             val = np.full(1, 8000.0, np.float32)
         else:
