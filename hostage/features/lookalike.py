@@ -19,9 +19,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from ..config import FeatureConfig
+from ..segment._grid import ball_dilate, ball_structure, mask_bbox
 from ._registry import FeatureFamily, FeatureSpec
 from ._roi import FocusROI
 
@@ -103,10 +103,15 @@ def lookalike_features(roi: FocusROI, *, config: FeatureConfig) -> dict[str, flo
         excess = float(p50) - ref.muscle_hu
         if math.isfinite(ref.noise_hu) and ref.noise_hu > 0:
             spread = float(p75 - p25) / (_IQR_SD * ref.noise_hu)
-    outside = ndi.distance_transform_edt(~mask, sampling=roi.spacing_zyx_mm)
-    shell = ~mask & (outside <= config.lookalike_gas_shell_mm)
+    # the voxels within r mm of the focus, as margin's halo shell finds them: a ball
+    # dilation in a crop reaching r beyond the focus (the set of a distance transform's <= r)
+    sp = roi.spacing_zyx_mm
+    reach = tuple(math.ceil(config.lookalike_gas_shell_mm / c) + 1 for c in sp)
+    box = mask_bbox(mask, reach)
+    near = ball_dilate(mask[box], ball_structure(config.lookalike_gas_shell_mm, spacing_zyx_mm=sp))
+    shell = near & ~mask[box]
     gas = (
-        float(np.count_nonzero(roi.hu[shell] < config.lookalike_gas_max_hu)) / n
+        float(np.count_nonzero(roi.hu[box][shell] < config.lookalike_gas_max_hu)) / n
         if (n := int(np.count_nonzero(shell)))
         else math.nan
     )
