@@ -128,12 +128,13 @@ def _few_specks(
     """Tell whether `mask` is 2 to `min_specks` - 1 separate specks that only the grouping joined.
 
     The parts are the 26-connected components of the mask at ``grow_min_hu``
-    that reach ``seed_min_hu`` (the distance grouping closes the gaps between
-    them). When every part is a speck on its own (half-maximum extent below
-    `min_diameter_mm`, :func:`_core_diameter_mm` on that part) and there are
-    fewer than `min_specks` of them, the group is specks side by side (two
-    phleboliths in one vein), not the cloud of an amorphous focus: a cloud is
-    many specks, and its haze usually joins them at ``grow_min_hu`` anyway.
+    (the distance grouping closes the gaps between them). When there are fewer
+    than `min_specks` parts (faint ones count too: haze is a sign of a cloud),
+    at least two reach ``seed_min_hu`` and each of those is a speck on its own
+    (half-maximum extent below `min_diameter_mm`, :func:`_core_diameter_mm`
+    on that part), the group is specks side by side (two phleboliths in one
+    vein), not the cloud of an amorphous focus: a cloud is many specks, and
+    its haze usually joins them at ``grow_min_hu`` anyway.
 
     Examples
     --------
