@@ -732,6 +732,15 @@ class ClassifyConfig:
         "...or when its core is denser than its surface shell by more than this (rim_core_contrast_hu "
         "at most this): an apparent rim over a denser core is the edge of a central mass, not a cortex.",
     )
+    atypical_max_deep_ratio: float = param(
+        0.87,
+        "Either way, the centre must also be denser beyond the scanner's blurred skin: central-first is "
+        "not flagged when zonal_deep_periphery_center_ratio (measured beyond the edge width in-plane and "
+        "one slice along z) is above this. The blur lowers the outer millimetre of any dense focus, so a "
+        "compact plate of bone on thick slices reads as a denser centre and a darker 'rim'; when the ratio "
+        "cannot be measured (too thin, edge width unknown) it does not veto.",
+        min=0,
+    )
     atypical_uniform_min_excess_hu: float = param(
         300.0,
         "A focus is atypical (a uniform fill, not HO) when its interior is at least this dense (HU above "

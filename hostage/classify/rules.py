@@ -469,7 +469,10 @@ def atypical_pattern(
       (``density_p90_rel_cortex`` ≥ ``atypical_min_density``) and no cortex
       around it (``rim_completeness_near`` < ``atypical_max_rim``) or an
       apparent rim over a denser core (``rim_core_contrast_hu`` ≤
-      ``atypical_max_rim_core_contrast_hu``);
+      ``atypical_max_rim_core_contrast_hu``), unless beyond the scanner's
+      blurred skin the centre is no denser than the periphery
+      (``zonal_deep_periphery_center_ratio`` > ``atypical_max_deep_ratio``:
+      compact bone, its outer millimetre lowered by the blur);
     * contact with gas: ``lookalike_gas_contact`` ≥ ``atypical_min_gas_contact``;
     * a uniform fill: ``lookalike_fill_excess_hu`` ≥
       ``atypical_uniform_min_excess_hu`` and ``lookalike_fill_spread`` ≤
@@ -500,6 +503,8 @@ def atypical_pattern(
             >= config.atypical_max_rim
             or val("rim_core_contrast_hu", math.inf) <= config.atypical_max_rim_core_contrast_hu
         )
+        # a centre denser only within the blurred skin is compact bone, not central-first
+        and not val("zonal_deep_periphery_center_ratio") > config.atypical_max_deep_ratio
     )
     if central:
         return CENTRAL_FIRST, (

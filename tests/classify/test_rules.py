@@ -190,6 +190,24 @@ def test_an_apparent_rim_over_a_denser_core_is_still_atypical():
     assert not score_focus(shell_over_lighter_core, config=CFG).atypical
 
 
+def test_a_centre_denser_only_within_the_blurred_skin_is_compact_bone_not_atypical():
+    """Compact bone on thick slices: the blur darkens its outer millimetre (a 'denser core'),
+    but beyond the skin the centre is no denser; only a measured deep ratio can veto."""
+    edge_of_a_mass = {
+        **MATURE,
+        "zonal_central_first": 1.0,
+        "zonal_periphery_center_ratio": 0.3,
+        "rim_core_contrast_hu": CFG.atypical_max_rim_core_contrast_hu - 100.0,
+    }
+    limit = CFG.atypical_max_deep_ratio
+    compact = {**edge_of_a_mass, "zonal_deep_periphery_center_ratio": limit + 0.05}
+    assert not score_focus(compact, config=CFG).atypical
+    central = {**edge_of_a_mass, "zonal_deep_periphery_center_ratio": limit - 0.05}
+    assert score_focus(central, config=CFG).atypical
+    too_thin = {**edge_of_a_mass, "zonal_deep_periphery_center_ratio": float("nan")}
+    assert score_focus(too_thin, config=CFG).atypical
+
+
 def test_punctate_specks_favour_amorphous_and_a_connected_network_immature():
     few = score_focus({**IMMATURE, "texture_speck_density_per_cm3": 0.5}, config=CFG)
     many = score_focus({**IMMATURE, "texture_speck_density_per_cm3": 4.0}, config=CFG)

@@ -38,6 +38,7 @@ TOLERANCE = {
     "margin_sharpness_ratio": ("abs", 0.30),
     "margin_irregularity": ("abs", 0.10),
     "zonal_periphery_center_ratio": ("rel", 0.5),
+    "zonal_deep_periphery_center_ratio": ("rel", 0.5),
     "texture_network_fraction": ("abs", 0.15),
     "texture_speck_density_per_cm3": ("abs", 0.5),
     "bone_distance_mm": ("abs", 3.0),

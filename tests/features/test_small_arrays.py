@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
@@ -96,6 +98,31 @@ def test_zonal_pattern_periphery_centre_and_central_first():
     )
     assert p["zonal_periphery_center_ratio"] > 5 and p["zonal_central_first"] == 0.0
     assert c["zonal_periphery_center_ratio"] < 0.5 and c["zonal_central_first"] == 1.0
+    # beyond the 1 mm skin the pattern holds: the dense shell and the dense core are 3-4 mm deep
+    assert p["zonal_deep_periphery_center_ratio"] > 5
+    assert c["zonal_deep_periphery_center_ratio"] < 0.5
+
+
+@pytest.mark.parametrize("slice_mm", [1.0, 3.0])
+def test_a_compact_plate_blurred_by_the_scanner_is_uniform_beyond_its_skin(slice_mm):
+    """Bone uniform through its 6 mm thickness reads denser at the centre on the plain ratio
+    (the blur lowers its outer millimetre), but not beyond the blurred skin."""
+    spacing = (slice_mm, 0.5, 0.5)
+    plate = np.zeros((int(36 / slice_mm), 60, 60), bool)
+    plate[int(6 / slice_mm) : int(30 / slice_mm), 10:50, 24:36] = True
+    sigma = (0.6 / slice_mm + 0.4 * (slice_mm > 1), 1.0, 1.0)  # thick slices blur z more
+    hu = ndi.gaussian_filter(np.where(plate, 1200.0, 40.0), sigma).astype(np.float32)
+    ref = ReferenceTissues(
+        muscle_hu=40.0, fat_hu=-100.0, cortex_hu=1200.0, noise_hu=10.0, edge_width_mm=1.3
+    )
+    roi = roi_from_arrays(hu, hu > 130, spacing_zyx_mm=spacing, config=CFG, reference=ref)
+    out = zonal_features(roi, config=CFG)
+    assert out["zonal_periphery_center_ratio"] < 0.9
+    assert out["zonal_deep_periphery_center_ratio"] == pytest.approx(1.0, abs=0.05)
+    # without a measured edge width the skin is unknown: not measured
+    unknown = dataclasses.replace(ref, edge_width_mm=float("nan"))
+    roi = roi_from_arrays(hu, hu > 130, spacing_zyx_mm=spacing, config=CFG, reference=unknown)
+    assert np.isnan(zonal_features(roi, config=CFG)["zonal_deep_periphery_center_ratio"])
 
 
 def test_connectivity_counts_loops_of_a_lattice():
