@@ -232,6 +232,127 @@ def _is_tubular(
     return thick <= max_diameter_mm
 
 
+def _without_vessels(
+    mask: np.ndarray,
+    spacing: tuple[float, float, float],
+    *,
+    config: SegmentConfig,
+    min_length_mm: float,
+) -> np.ndarray:
+    """`mask` without its tubular components (vessels, :func:`_is_tubular`).
+
+    Run on the hysteresis mask of a crop before the distance grouping: a
+    contrast-filled vessel passing a few millimetres from a focus would
+    otherwise be closed onto it and the two dropped together as one tube.
+    Only components at least `min_length_mm` long (bounding-box diagonal) are
+    tested. A vessel is found by its typical cross-section along its axis,
+    which a focus against it does not change, and only the tube itself is
+    removed (:func:`_vessel_part`): the focus, a bulge on it, stays.
+    """
+    lab, _ = ndi.label(mask, structure=np.ones((3, 3, 3), bool))
+    out = mask
+    sp = np.asarray(spacing)
+    for k, sl in enumerate(ndi.find_objects(lab), start=1):
+        if sl is None:
+            continue
+        extent = float(
+            np.linalg.norm([(q.stop - q.start) * d for q, d in zip(sl, sp, strict=True)])
+        )
+        if extent < min_length_mm:
+            continue
+        comp = lab[sl] == k
+        tube = _vessel_part(
+            comp,
+            spacing,
+            min_elongation=config.tubular_min_elongation,
+            max_diameter_mm=config.tubular_max_diameter_mm,
+            min_length_mm=min_length_mm,
+        )
+        if tube is not None:
+            if out is mask:
+                out = mask.copy()
+            out[sl] &= ~tube
+            logger.debug(
+                "removed a vessel (%d of %d voxels) at %s before grouping",
+                int(tube.sum()),
+                int(comp.sum()),
+                sl,
+            )
+    return out
+
+
+def _vessel_part(
+    mask: np.ndarray,
+    spacing: tuple[float, float, float],
+    *,
+    min_elongation: float,
+    max_diameter_mm: float,
+    min_length_mm: float,
+    bin_mm: float = 4.0,
+) -> np.ndarray | None:
+    """Return the voxels of a component that form a vessel, or None when it holds no vessel.
+
+    The voxels are binned by their position along the main (first principal)
+    axis in steps of `bin_mm`. The typical cross-section is the median count
+    of the inner bins (the two end bins, cut by the crop or the tube's ends,
+    left out), which a focus against the vessel does not move: its diameter
+    ``d`` (of a disc of that area) must be at most `max_diameter_mm`, the
+    length along the axis at least `min_length_mm`, and the elongation
+    ``(2 / √3) · length / d`` (sqrt(λ1 / λ2) of a cylinder, as
+    :func:`_is_tubular`) at least `min_elongation`.
+
+    A bin holding more than 1.5 times the median count carries something
+    beside the tube (a focus touching the vessel). The tube's centre line
+    runs through the centroids of the other bins (interpolated along the axis
+    across the crowded ones); the vessel is every voxel within the median
+    radius plus one voxel of that line, the whole component when no bin is
+    crowded.
+
+    Examples
+    --------
+    >>> tube = np.zeros((60, 16, 16), bool); tube[:, 6:10, 6:10] = True
+    >>> kw = dict(min_elongation=4.0, max_diameter_mm=14.0, min_length_mm=48.0)
+    >>> bool((_vessel_part(tube, (1.0, 1.0, 1.0), **kw) == tube).all())
+    True
+    >>> tube[28:40, 1:16, 9:16] = True  # a focus against the vessel
+    >>> part = _vessel_part(tube, (1.0, 1.0, 1.0), **kw)
+    >>> bool(part[:, 6:10, 6:10].all()), bool(part[30, 1:4, 13:16].any())
+    (True, False)
+    >>> _vessel_part(tube[20:50], (1.0, 1.0, 1.0), **kw) is None  # too short
+    True
+    """
+    sp = np.asarray(spacing)
+    idx = np.argwhere(mask)
+    pts = idx * sp
+    mean = pts.mean(axis=0)
+    _, _, vt = np.linalg.svd((pts - mean)[:: max(1, len(pts) // 20000)], full_matrices=False)
+    u = vt[0]
+    t = (pts - mean) @ u
+    length = float(t.max() - t.min()) + float(np.sqrt(np.sum((u * sp) ** 2)))
+    b = ((t - t.min()) // bin_mm).astype(int)
+    counts = np.bincount(b)
+    if length < min_length_mm or counts.size < 5:
+        return None
+    median = float(np.median(counts[1:-1]))
+    diameter = 2.0 * math.sqrt(median * float(np.prod(sp)) / (bin_mm * math.pi))
+    if diameter > max_diameter_mm or 2.0 / math.sqrt(3.0) * length < min_elongation * diameter:
+        return None
+    crowded = counts > 1.5 * median
+    crowded[0] = crowded[-1] = False
+    if not crowded.any():
+        return mask
+    normal = np.flatnonzero(~crowded & (counts > 0))
+    centres = np.array([pts[b == k].mean(axis=0) for k in normal])
+    tc = (centres - mean) @ u
+    line = np.stack([np.interp(t, tc, centres[:, a]) for a in range(3)], axis=1)
+    off = pts - line
+    off -= np.outer(off @ u, u)
+    keep = np.linalg.norm(off, axis=1) <= 0.5 * diameter + float(sp.max())
+    out = np.zeros_like(mask)
+    out[tuple(idx[keep].T)] = True
+    return out
+
+
 def _bone_give_back(
     hu: np.ndarray,
     *,
@@ -442,7 +563,9 @@ def find_foci(
     are kept (hysteresis) and grouped when closer than
     ``group_distance_mm`` (dilation by half of it). Each group is refined at
     full resolution in its own crop: Gaussian ``focus_smooth_mm``, hysteresis
-    with the same thresholds, closing by a ball of ``group_distance_mm / 2``
+    with the same thresholds, vessels taken out (:func:`_without_vessels`: a
+    tube by the tubular limits below, measured on its typical cross-section,
+    so a focus against it stays), closing by a ball of ``group_distance_mm / 2``
     (one cloud of specks becomes one focus), hole filling (marrow belongs to
     the focus), native bone (plus one voxel) removed. Dense native bone that
     stands out of the bone's smooth envelope next to the focus is given back to
@@ -517,6 +640,8 @@ def find_foci(
     close_ball = ball_structure(config.group_distance_mm / 2.0, spacing_zyx_mm=spacing)
     voxel_mm3 = float(np.prod(spacing))
     envelope_on = config.focus_bone_envelope_mm > 0 and math.isfinite(edge_width_mm)
+    # a vessel runs through the scan: long, or most of a short scan
+    vessel_min_mm = min(config.tubular_min_length_mm, 0.8 * hu.shape[0] * spacing[0])
     found: list[tuple[tuple[slice, slice, slice], np.ndarray]] = []
     # coarse pre-filter: a group must be able to hold a reportable focus
     block_mm3 = float(np.prod(cs))
@@ -543,6 +668,8 @@ def find_foci(
         s = gaussian_mm(hu[box], spacing, config.focus_smooth_mm)
         low_f = (s >= config.focus_grow_min_hu) & region & ~nat
         m = _hysteresis(low_f, low_f & (s >= config.focus_seed_min_hu))
+        # a vessel goes before the distance grouping, which would join it to a focus beside it
+        m = _without_vessels(m, spacing, config=config, min_length_mm=vessel_min_mm)
         if not m.any():
             continue
         m = ball_erode(
@@ -573,7 +700,15 @@ def find_foci(
             if csl is None:
                 continue
             cm = lab[csl] == k
+            where = tuple(
+                (b.start + c.start, b.start + c.stop) for b, c in zip(box, csl, strict=True)
+            )
             if cm.sum() * voxel_mm3 < config.min_focus_volume_mm3:
+                logger.debug(
+                    "dropped %.0f mm3 at %s: below min_focus_volume_mm3",
+                    cm.sum() * voxel_mm3,
+                    where,
+                )
                 continue
             # one slice of context above and below for the sub-slice extent
             z0, z1 = max(csl[0].start - 1, 0), min(csl[0].stop + 1, s.shape[0])
@@ -587,6 +722,7 @@ def find_foci(
                 sub_slice_below_mm=config.min_focus_diameter_mm + spacing[0],
             )
             if core_mm < config.min_focus_diameter_mm:
+                logger.debug("dropped a speck at %s: %.1f mm at half maximum", where, core_mm)
                 continue
             if _few_specks(
                 cm,
@@ -604,14 +740,14 @@ def find_foci(
                 continue
             # a thin shell of mineral (a plaque on a vessel wall) is not a focus
             if _thinner_than(cm, spacing, config.min_focus_thickness_mm):
+                logger.debug("dropped a thin shell (plaque) at %s", where)
                 continue
             if _is_tubular(
                 cm,
                 spacing,
                 min_elongation=config.tubular_min_elongation,
                 max_diameter_mm=config.tubular_max_diameter_mm,
-                # a vessel runs through the scan: long, or most of a short scan
-                min_length_mm=min(config.tubular_min_length_mm, 0.8 * hu.shape[0] * spacing[0]),
+                min_length_mm=vessel_min_mm,
             ):
                 logger.debug("dropped a tubular candidate (vessel) at %s", csl)
                 continue
