@@ -266,12 +266,23 @@ class SegmentConfig:
         min=0,
     )
     native_marrow_fullres_min_exposure: float = param(
-        0.2,
+        0.1,
         "A body with its own interior that fails the two tests above but is at least this exposed on the coarse "
         "grid is looked at at full resolution (the blocks of a small focus fused to the bone take in part of the "
         "host's cortex, so its coarse exposure reads low): if its interior is walled off there (no voxel below "
-        "native_cortex_min_hu joins it to the crop's edge), the same exposure limits apply to the soft-tissue share "
-        "of a ring native_marrow_shell_mm beyond it; 1 turns this off.",
+        "native_cortex_min_hu joins it to the crop's edge), the soft-tissue share of a ring native_marrow_shell_mm "
+        "beyond it is held to native_marrow_min_exposure, or with a coarse interior to "
+        "native_marrow_fullres_partial_min_exposure; 1 turns this off.",
+        min=0,
+        max=1,
+    )
+    native_marrow_fullres_partial_min_exposure: float = param(
+        0.3,
+        "A body whose interior is walled off at full resolution (native_marrow_fullres_min_exposure) and "
+        "coarser than the host bone's (native_marrow_texture_min_hu) is a focus when at least this share of "
+        "the ring just outside its own cortex is soft tissue: its own cortex, measured at full resolution, "
+        "settles that it is not part of the bone, and a focus pressed side by side along a shaft has a third of "
+        "that ring against the shaft's cortex and marrow.",
         min=0,
         max=1,
     )

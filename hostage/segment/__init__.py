@@ -284,6 +284,7 @@ def segment(
             block_mean_hu=cmean,
             hu=hu,
             fullres_min_exposure=config.native_marrow_fullres_min_exposure,
+            fullres_partial_min_exposure=config.native_marrow_fullres_partial_min_exposure,
             fullres_smooth_mm=config.focus_smooth_mm,
             soft_max_hu=config.bone_min_hu,
         )

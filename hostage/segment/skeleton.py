@@ -46,8 +46,9 @@ How a focus fused to bone is kept apart from it (on the coarse grid):
    blocks of a small fused focus take in part of the host's cortex, so a
    body that fails these tests but is at least
    ``native_marrow_fullres_min_exposure`` exposed is looked at at full
-   resolution: if its interior is walled off there, the same limits apply to
-   the exposure of a ring just outside its own cortex
+   resolution: if its interior is walled off there, the exposure of a ring
+   just outside its own cortex is held to the same limits, the partly buried
+   one lowered to ``native_marrow_fullres_partial_min_exposure``
    (:func:`_walled_off_exposure`).
 6. *Foci lying on the bone*: HO adds material outside the bone's cortical
    envelope (its interior plus a cortex of slowly varying thickness). A thin
@@ -222,6 +223,9 @@ class _FullRes:
         Coarse index of the first block of the arrays :func:`_own_marrow_bodies` gets.
     min_exposure : float
         Least coarse exposure of a body looked at at full resolution.
+    partial_min_exposure : float
+        Least ring exposure at full resolution of a walled-off body whose
+        interior is coarser than the host's.
     smooth_mm : float
         Gaussian smoothing (mm) of the crop.
     wall_min_hu : float
@@ -234,6 +238,7 @@ class _FullRes:
     grid: CoarseGrid
     offset: tuple[int, int, int]
     min_exposure: float
+    partial_min_exposure: float
     smooth_mm: float
     wall_min_hu: float
     soft_max_hu: float
@@ -506,7 +511,7 @@ def _own_marrow_bodies(
                 "not walled off" if ring is None else f"walled off, ring exposure {ring:.2f}",
             )
             if ring is not None:
-                focus = ring >= min_exposure or (ring >= partial_min_exposure and textured)
+                focus = ring >= min_exposure or (ring >= fullres.partial_min_exposure and textured)
         if focus:
             out[box] |= body
     if reference_out is not None:
@@ -671,6 +676,7 @@ def native_skeleton_coarse(
     block_mean_hu: np.ndarray | None = None,
     hu: np.ndarray | None = None,
     fullres_min_exposure: float = _DEFAULTS.native_marrow_fullres_min_exposure,
+    fullres_partial_min_exposure: float = _DEFAULTS.native_marrow_fullres_partial_min_exposure,
     fullres_smooth_mm: float = _DEFAULTS.focus_smooth_mm,
     soft_max_hu: float = _DEFAULTS.bone_min_hu,
 ) -> np.ndarray:
@@ -743,6 +749,10 @@ def native_skeleton_coarse(
     fullres_min_exposure : float
         Least coarse exposure of a body with its own interior that is looked
         at at full resolution (1 turns this off).
+    fullres_partial_min_exposure : float
+        Least exposure of the ring just outside the own cortex of a body
+        walled off at full resolution, when its interior is coarser than the
+        host's.
     fullres_smooth_mm : float
         Gaussian smoothing (mm) of the full-resolution crop; walls there are
         voxels of at least `cortex_min_hu`.
@@ -897,6 +907,7 @@ def native_skeleton_coarse(
                 grid=grid,
                 offset=(box[0].start, box[1].start, box[2].start),
                 min_exposure=fullres_min_exposure,
+                partial_min_exposure=fullres_partial_min_exposure,
                 smooth_mm=fullres_smooth_mm,
                 wall_min_hu=cortex_min_hu,
                 soft_max_hu=soft_max_hu,

@@ -466,6 +466,7 @@ def _ring_ball(*, tunnel: bool):
         grid=grid,
         offset=(0, 0, 0),
         min_exposure=0.2,
+        partial_min_exposure=CFG.native_marrow_fullres_partial_min_exposure,
         smooth_mm=CFG.focus_smooth_mm,
         wall_min_hu=CFG.native_cortex_min_hu,
         soft_max_hu=CFG.bone_min_hu,
