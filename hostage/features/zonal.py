@@ -8,6 +8,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..config import FeatureConfig
+from ..segment._grid import mask_bbox
 from ._registry import FeatureFamily, FeatureSpec
 from ._roi import FocusROI
 
@@ -82,7 +83,8 @@ def zonal_features(roi: FocusROI, *, config: FeatureConfig) -> dict[str, float]:
         "zonal_central_first": math.nan,
         "zonal_deep_periphery_center_ratio": math.nan,
     }
-    excess = _zone_excess(roi, roi.depth_mm, mask, config=config)
+    muscle = roi.reference.muscle_hu
+    excess = _zone_excess(roi.hu_smooth, roi.depth_mm, mask, muscle_hu=muscle)
     if excess is None:
         return nan
     e_peri, e_centre = excess
@@ -91,12 +93,15 @@ def zonal_features(roi: FocusROI, *, config: FeatureConfig) -> dict[str, float]:
         e_centre >= config.zonal_central_factor * e_peri and e_centre >= config.zonal_central_min_hu
     )
     deep_ratio = math.nan
-    depth_b = _blur_depth(roi)
+    box = mask_bbox(mask)
+    depth_b = _blur_depth(roi, box)
     if depth_b is not None:
         # depth beyond the skin, in blur widths; thinner than half a width: not measurable
-        deep = mask & (depth_b > 1.0)
+        deep = mask[box] & (depth_b > 1.0)
         if deep.any() and float(depth_b.max()) >= 1.5:
-            deep_excess = _zone_excess(roi, np.where(deep, depth_b - 1.0, 0.0), deep, config=config)
+            deep_excess = _zone_excess(
+                roi.hu_smooth[box], np.where(deep, depth_b - 1.0, 0.0), deep, muscle_hu=muscle
+            )
             if deep_excess is not None:
                 deep_ratio = deep_excess[0] / max(deep_excess[1], config.zonal_min_excess_hu)
     return {
@@ -107,7 +112,7 @@ def zonal_features(roi: FocusROI, *, config: FeatureConfig) -> dict[str, float]:
 
 
 def _zone_excess(
-    roi: FocusROI, depth: np.ndarray, mask: np.ndarray, *, config: FeatureConfig
+    hu_smooth: np.ndarray, depth: np.ndarray, mask: np.ndarray, *, muscle_hu: float
 ) -> tuple[float, float] | None:
     """Mineral excess (p90 − muscle, floored at 0) of the outer and inner thirds of `depth` in `mask`.
 
@@ -122,25 +127,26 @@ def _zone_excess(
         centre = mask & (r >= 2 / 3)
         if not peri.any() or not centre.any() or (peri & centre).any():
             return None
-        muscle = roi.reference.muscle_hu
-        e_peri = max(float(np.percentile(roi.hu_smooth[peri], 90)) - muscle, 0.0)
-        e_centre = max(float(np.percentile(roi.hu_smooth[centre], 90)) - muscle, 0.0)
+        e_peri = max(float(np.percentile(hu_smooth[peri], 90)) - muscle_hu, 0.0)
+        e_centre = max(float(np.percentile(hu_smooth[centre], 90)) - muscle_hu, 0.0)
     return e_peri, e_centre
 
 
-def _blur_depth(roi: FocusROI) -> np.ndarray | None:
-    """Depth below the outline in units of the scanner's blur width along each axis.
+def _blur_depth(roi: FocusROI, box: tuple[slice, ...]) -> np.ndarray | None:
+    """Depth below the outline in units of the scanner's blur width along each axis, in `box`.
 
     The blur width is the scan's edge width in-plane and the larger of the edge
     width and the slice spacing along z; a voxel at more than 1 lies beyond the
-    blurred skin. None when the edge width is unknown.
+    blurred skin. `box` holds the whole focus. None when the edge width is unknown.
     """
     w = roi.reference.edge_width_mm
     if not (math.isfinite(w) and w > 0):
         return None
     sz, sy, sx = roi.spacing_zyx_mm
-    sampling = (sz / max(w, sz), sy / w, sx / w)
-    depth = ndi.distance_transform_edt(np.pad(roi.mask, 1), sampling=sampling)
+    if sz <= w:  # one blur width along every axis: the ROI's depth, rescaled
+        return np.asarray(roi.depth_mm[box], dtype=np.float64) / w
+    sampling = (1.0, sy / w, sx / w)  # one slice along z (sz > w)
+    depth = ndi.distance_transform_edt(np.pad(roi.mask[box], 1), sampling=sampling)
     return np.asarray(depth[1:-1, 1:-1, 1:-1])
 
 
