@@ -15,7 +15,9 @@ from ._roi import FocusROI
 __all__ = ["FAMILY", "zonal_features"]
 
 
-def zonal_features(roi: FocusROI, *, config: FeatureConfig) -> dict[str, float]:
+def zonal_features(
+    roi: FocusROI, *, config: FeatureConfig, names: frozenset[str] | None = None
+) -> dict[str, float]:
     """Compare mineral density in the outer and inner thirds of the focus depth.
 
     Each focus voxel has a relative depth r = depth / max depth (0 at the
@@ -49,6 +51,9 @@ def zonal_features(roi: FocusROI, *, config: FeatureConfig) -> dict[str, float]:
         The focus crop.
     config : FeatureConfig
         Zonal settings.
+    names : frozenset of str, optional
+        Compute only these features (``FeatureFamily.partial``): the deep
+        ratio's distance transform is skipped when it is not asked for.
 
     Returns
     -------
@@ -86,7 +91,7 @@ def zonal_features(roi: FocusROI, *, config: FeatureConfig) -> dict[str, float]:
     muscle = roi.reference.muscle_hu
     excess = _zone_excess(roi.hu_smooth, roi.depth_mm, mask, muscle_hu=muscle)
     if excess is None:
-        return nan
+        return _only(nan, names)
     e_peri, e_centre = excess
     ratio = e_peri / max(e_centre, config.zonal_min_excess_hu)
     central = (
@@ -94,7 +99,8 @@ def zonal_features(roi: FocusROI, *, config: FeatureConfig) -> dict[str, float]:
     )
     deep_ratio = math.nan
     box = mask_bbox(mask)
-    depth_b = _blur_depth(roi, box)
+    wanted = names is None or "zonal_deep_periphery_center_ratio" in names
+    depth_b = _blur_depth(roi, box) if wanted else None
     if depth_b is not None:
         # depth beyond the skin, in blur widths; thinner than half a width: not measurable
         deep = mask[box] & (depth_b > 1.0)
@@ -104,11 +110,16 @@ def zonal_features(roi: FocusROI, *, config: FeatureConfig) -> dict[str, float]:
             )
             if deep_excess is not None:
                 deep_ratio = deep_excess[0] / max(deep_excess[1], config.zonal_min_excess_hu)
-    return {
+    values = {
         "zonal_periphery_center_ratio": ratio,
         "zonal_central_first": float(central),
         "zonal_deep_periphery_center_ratio": deep_ratio,
     }
+    return _only(values, names)
+
+
+def _only(values: dict[str, float], names: frozenset[str] | None) -> dict[str, float]:
+    return values if names is None else {k: v for k, v in values.items() if k in names}
 
 
 def _zone_excess(
@@ -153,6 +164,7 @@ def _blur_depth(roi: FocusROI, box: tuple[slice, ...]) -> np.ndarray | None:
 FAMILY = FeatureFamily(
     name="zonal",
     compute=zonal_features,
+    partial=True,
     features=(
         FeatureSpec(
             "zonal_periphery_center_ratio",
