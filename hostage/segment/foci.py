@@ -239,7 +239,7 @@ def _without_vessels(
     config: SegmentConfig,
     min_length_mm: float,
 ) -> np.ndarray:
-    """`mask` without its tubular components (vessels, :func:`_is_tubular`).
+    """Return `mask` without the vessels in it (:func:`_vessel_part`).
 
     Run on the hysteresis mask of a crop before the distance grouping: a
     contrast-filled vessel passing a few millimetres from a focus would
