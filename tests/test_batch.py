@@ -464,23 +464,32 @@ def test_interrupted_batch_resumes_to_the_same_output(studies, tmp_path, sig):
     """A real interruption: the batch is killed (machine dies) or gets Ctrl-C mid-way."""
     root = tmp_path / "many"
     inputs = []
-    for i in range(8):
+    n = 12  # enough studies that a poller slowed by a busy machine still catches the batch mid-way
+    for i in range(n):
         write_series(root / f"s{i}", seed=100 + i, study_uid=f"1.2.826.0.1.3680043.98.{i + 1}")
         inputs.append(root / f"s{i}")
     ref_out = tmp_path / "ref"
     hostage.batch(inputs, out=ref_out, jobs=1, outputs=["json", "csv"], progress=False)
 
-    out = tmp_path / "out"
-    proc = _cli_subprocess(inputs, out, "--jobs", "1", "--outputs", "json,csv")
-    deadline = time.monotonic() + 60
-    while not list(out.glob("*/result.json")) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    # The whole process group: a machine going down, or Ctrl-C reaching the foreground group.
-    os.killpg(proc.pid, sig)
-    rc = proc.wait(timeout=60)
-    stderr = proc.stderr.read().decode() if proc.stderr else ""
-    done_before = len(list(out.glob("*/result.json")))
-    assert 1 <= done_before < 8, "the interruption came too late to test anything"
+    # The interruption must land mid-way. It is sent as soon as the first result appears,
+    # but in 2 of 4 full local runs on 2026-12-06 (never when this test ran alone) the Ctrl-C
+    # variant finished all the studies first; so up to three tries, each seen in the message.
+    tries = []
+    for attempt in range(3):
+        out = tmp_path / f"out{attempt}"
+        proc = _cli_subprocess(inputs, out, "--jobs", "1", "--outputs", "json,csv")
+        deadline = time.monotonic() + 60
+        while not list(out.glob("*/result.json")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # The whole process group: a machine going down, or Ctrl-C reaching the foreground group.
+        os.killpg(proc.pid, sig)
+        rc = proc.wait(timeout=60)
+        stderr = proc.stderr.read().decode() if proc.stderr else ""
+        done_before = len(list(out.glob("*/result.json")))
+        tries.append((done_before, rc, stderr[-300:]))
+        if 1 <= done_before < n:
+            break
+    assert 1 <= done_before < n, f"the interruption came too late to test anything: {tries}"
     if sig == signal.SIGINT:
         assert rc == 130, stderr
         assert "rerun with --resume" in stderr
