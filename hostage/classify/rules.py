@@ -414,6 +414,13 @@ def score_focus(values: Mapping[str, float], *, config: ClassifyConfig) -> Focus
     atypical = pattern is not None
     if why:
         reasons.insert(0, why)
+    signs, compact = _central_first_signs(values, config=config)
+    if signs and compact and not atypical:
+        reasons.append(
+            "denser centre only within the scanner's blur (beyond it, periphery/centre ratio "
+            f"{float(values['zonal_deep_periphery_center_ratio']):.2f} > "
+            f"{config.atypical_max_deep_ratio:.2f}): compact bone, not central-first mineralisation"
+        )
     reasons.extend(_context_reasons(values, atypical=atypical))
     abstained = len(missing) * 2 > len(TERMS)
     confidence = float(p[top])
@@ -495,18 +502,8 @@ def atypical_pattern(
     def val(name: str, default: float = math.nan) -> float:
         return float(values.get(name, default))
 
-    central = (
-        val("zonal_central_first", 0.0) >= 0.5
-        and val("density_p90_rel_cortex", math.inf) >= config.atypical_min_density
-        and (
-            not val("rim_completeness_near", val("rim_completeness", 0.0))
-            >= config.atypical_max_rim
-            or val("rim_core_contrast_hu", math.inf) <= config.atypical_max_rim_core_contrast_hu
-        )
-        # a centre denser only within the blurred skin is compact bone, not central-first
-        and not val("zonal_deep_periphery_center_ratio") > config.atypical_max_deep_ratio
-    )
-    if central:
+    signs, compact = _central_first_signs(values, config=config)
+    if signs and not compact:
         return CENTRAL_FIRST, (
             "atypical central-first mineralisation (dense centre, periphery/centre density ratio "
             f"{val('zonal_periphery_center_ratio'):.2f}): HO matures from the periphery inwards; a dense centre is the "
@@ -530,6 +527,31 @@ def atypical_pattern(
             "this focus is never simply 'ready'"
         )
     return None, ""
+
+
+def _central_first_signs(
+    values: Mapping[str, float], *, config: ClassifyConfig
+) -> tuple[bool, bool]:
+    """Return whether the signs of central-first hold, and whether the deep ratio says compact bone.
+
+    See :func:`atypical_pattern`; a missing or NaN deep ratio never says compact bone.
+    """
+
+    def val(name: str, default: float = math.nan) -> float:
+        return float(values.get(name, default))
+
+    signs = (
+        val("zonal_central_first", 0.0) >= 0.5
+        and val("density_p90_rel_cortex", math.inf) >= config.atypical_min_density
+        and (
+            not val("rim_completeness_near", val("rim_completeness", 0.0))
+            >= config.atypical_max_rim
+            or val("rim_core_contrast_hu", math.inf) <= config.atypical_max_rim_core_contrast_hu
+        )
+    )
+    # a centre denser only within the blurred skin is compact bone, not central-first
+    compact = val("zonal_deep_periphery_center_ratio") > config.atypical_max_deep_ratio
+    return signs, compact
 
 
 def _context_reasons(values: Mapping[str, float], *, atypical: bool) -> list[str]:

@@ -201,7 +201,9 @@ def test_a_centre_denser_only_within_the_blurred_skin_is_compact_bone_not_atypic
     }
     limit = CFG.atypical_max_deep_ratio
     compact = {**edge_of_a_mass, "zonal_deep_periphery_center_ratio": limit + 0.05}
-    assert not score_focus(compact, config=CFG).atypical
+    st = score_focus(compact, config=CFG)
+    assert not st.atypical
+    assert any(r.startswith("denser centre only within the scanner's blur") for r in st.reasons)
     central = {**edge_of_a_mass, "zonal_deep_periphery_center_ratio": limit - 0.05}
     assert score_focus(central, config=CFG).atypical
     too_thin = {**edge_of_a_mass, "zonal_deep_periphery_center_ratio": float("nan")}
