@@ -16,7 +16,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .._checks import check_spacing
-from ..segment._grid import ball_structure
+from ..segment._grid import ball_dilate, ball_structure, mask_bbox
 
 __all__ = [
     "SurfaceMesh",
@@ -24,6 +24,7 @@ __all__ = [
     "edge_width_mm",
     "max_pairwise_distance_mm",
     "sample_profiles",
+    "shell_outside",
     "smooth",
     "surface_mesh",
 ]
@@ -345,3 +346,44 @@ def _farthest_pair_mm(pts: np.ndarray) -> float:
             break
         best, i = float(d[j]), j
     return best
+
+
+def shell_outside(
+    mask: np.ndarray,
+    spacing_zyx_mm: tuple[float, float, float],
+    *,
+    from_mm: float,
+    to_mm: float,
+) -> tuple[tuple[slice, ...], np.ndarray]:
+    """Return the voxels more than `from_mm` and at most `to_mm` from a non-empty mask, in a crop.
+
+    The voxels within r mm of the mask are its dilation by a ball of r mm: the
+    same set as a distance transform's <= r, about three times faster on focus
+    crops. The distance is only needed out to the shell's far side, so the work
+    runs on the mask's box widened by `to_mm` (plus a voxel). With `from_mm`
+    0 the shell starts right outside the mask.
+
+    Returns
+    -------
+    box : tuple of slice
+        The crop of `mask`'s array the shell lies in.
+    shell : ndarray of bool
+        The shell, on that crop.
+
+    Examples
+    --------
+    >>> m = np.zeros((1, 1, 9), bool); m[0, 0, 4] = True
+    >>> box, shell = shell_outside(m, (1.0, 1.0, 1.0), from_mm=1.0, to_mm=2.0)
+    >>> box[2], shell[0, 0].astype(int).tolist()
+    (slice(1, 8, None), [0, 1, 0, 0, 0, 1, 0])
+    """
+    reach = tuple(math.ceil(to_mm / s) + 1 for s in spacing_zyx_mm)
+    box = mask_bbox(mask, reach)
+    crop = mask[box]
+    far = ball_dilate(crop, ball_structure(to_mm, spacing_zyx_mm=spacing_zyx_mm))
+    near = (
+        ball_dilate(crop, ball_structure(from_mm, spacing_zyx_mm=spacing_zyx_mm))
+        if from_mm > 0
+        else crop
+    )
+    return box, far & ~near

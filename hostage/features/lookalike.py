@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from ..config import FeatureConfig
-from ..segment._grid import ball_dilate, ball_structure, mask_bbox
+from ._geometry import shell_outside
 from ._registry import FeatureFamily, FeatureSpec
 from ._roi import FocusROI
 
@@ -103,13 +103,9 @@ def lookalike_features(roi: FocusROI, *, config: FeatureConfig) -> dict[str, flo
         excess = float(p50) - ref.muscle_hu
         if math.isfinite(ref.noise_hu) and ref.noise_hu > 0:
             spread = float(p75 - p25) / (_IQR_SD * ref.noise_hu)
-    # the voxels within r mm of the focus, as margin's halo shell finds them: a ball
-    # dilation in a crop reaching r beyond the focus (the set of a distance transform's <= r)
-    sp = roi.spacing_zyx_mm
-    reach = tuple(math.ceil(config.lookalike_gas_shell_mm / c) + 1 for c in sp)
-    box = mask_bbox(mask, reach)
-    near = ball_dilate(mask[box], ball_structure(config.lookalike_gas_shell_mm, spacing_zyx_mm=sp))
-    shell = near & ~mask[box]
+    box, shell = shell_outside(
+        mask, roi.spacing_zyx_mm, from_mm=0.0, to_mm=config.lookalike_gas_shell_mm
+    )
     gas = (
         float(np.count_nonzero(roi.hu[box][shell] < config.lookalike_gas_max_hu)) / n
         if (n := int(np.count_nonzero(shell)))
