@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["FeatureFamily", "FeatureSpec"]
+__all__ = ["FeatureFamily", "FeatureSpec", "only"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,3 +60,14 @@ class FeatureFamily:
     def __call__(self, *args: Any, **kwargs: Any) -> Mapping[str, float]:
         """Compute the family's features."""
         return self.compute(*args, **kwargs)
+
+
+def only(values: dict[str, float], names: frozenset[str] | None) -> dict[str, float]:
+    """Return the features of `values` a partial family was asked for (all when `names` is None).
+
+    Examples
+    --------
+    >>> only({"a_x": 1.0, "a_y": 2.0}, frozenset({"a_y"}))
+    {'a_y': 2.0}
+    """
+    return values if names is None else {k: v for k, v in values.items() if k in names}

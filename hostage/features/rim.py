@@ -8,7 +8,7 @@ import numpy as np
 
 from ..config import FeatureConfig
 from ._geometry import sample_profiles
-from ._registry import FeatureFamily, FeatureSpec
+from ._registry import FeatureFamily, FeatureSpec, only
 from ._roi import FocusROI
 
 __all__ = ["FAMILY", "core_mask", "rim_features"]
@@ -169,7 +169,7 @@ def rim_features(
         "rim_core_contrast_hu": float(np.median(peak[planar]) - core_hu),
         "rim_fat_fraction": fat_fraction,
     }
-    return values if names is None else {k: v for k, v in values.items() if k in names}
+    return only(values, names)
 
 
 FAMILY = FeatureFamily(

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..config import FeatureConfig
-from ._registry import FeatureFamily, FeatureSpec
+from ._registry import FeatureFamily, FeatureSpec, only
 from ._roi import FocusROI
 
 __all__ = [
@@ -368,7 +368,7 @@ def texture_features(
         "texture_network_fraction": network,
         "texture_reliable": float(max(spacing) <= config.texture_max_reliable_spacing_mm),
     }
-    return values if names is None else {k: v for k, v in values.items() if k in names}
+    return only(values, names)
 
 
 FAMILY = FeatureFamily(

@@ -9,7 +9,7 @@ from scipy import ndimage as ndi
 
 from ..config import FeatureConfig
 from ..segment._grid import mask_bbox
-from ._registry import FeatureFamily, FeatureSpec
+from ._registry import FeatureFamily, FeatureSpec, only
 from ._roi import FocusROI
 
 __all__ = ["FAMILY", "zonal_features"]
@@ -91,7 +91,7 @@ def zonal_features(
     muscle = roi.reference.muscle_hu
     excess = _zone_excess(roi.hu_smooth, roi.depth_mm, mask, muscle_hu=muscle)
     if excess is None:
-        return _only(nan, names)
+        return only(nan, names)
     e_peri, e_centre = excess
     ratio = e_peri / max(e_centre, config.zonal_min_excess_hu)
     central = (
@@ -115,11 +115,7 @@ def zonal_features(
         "zonal_central_first": float(central),
         "zonal_deep_periphery_center_ratio": deep_ratio,
     }
-    return _only(values, names)
-
-
-def _only(values: dict[str, float], names: frozenset[str] | None) -> dict[str, float]:
-    return values if names is None else {k: v for k, v in values.items() if k in names}
+    return only(values, names)
 
 
 def _zone_excess(
