@@ -5,12 +5,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from ..config import FeatureConfig
 from ..segment._grid import mask_bbox
 from ._registry import FeatureFamily, FeatureSpec, only
-from ._roi import FocusROI
+from ._roi import FocusROI, _depth_mm
 
 __all__ = ["FAMILY", "zonal_features"]
 
@@ -152,9 +151,9 @@ def _blur_depth(roi: FocusROI, box: tuple[slice, ...]) -> np.ndarray | None:
     sz, sy, sx = roi.spacing_zyx_mm
     if sz <= w:  # one blur width along every axis: the ROI's depth, rescaled
         return np.asarray(roi.depth_mm[box], dtype=np.float64) / w
-    sampling = (1.0, sy / w, sx / w)  # one slice along z (sz > w)
-    depth = ndi.distance_transform_edt(np.pad(roi.mask[box], 1), sampling=sampling)
-    return np.asarray(depth[1:-1, 1:-1, 1:-1])
+    # one slice along z (sz > w): the ROI's depth on a grid of blur widths
+    depth = _depth_mm(roi.mask, (1.0, sy / w, sx / w))
+    return np.asarray(depth[box], dtype=np.float64)
 
 
 FAMILY = FeatureFamily(
