@@ -159,6 +159,20 @@ class SegmentConfig:
     min_focus_volume_mm3: float = param(
         100.0, "Foci smaller than this (mm³) are not reported (phleboliths, specks).", min=0
     )
+    faint_focus_min_volume_mm3: float = param(
+        50.0,
+        "A focus smaller than min_focus_volume_mm3 but at least this (mm³) is reported when it is a faint "
+        "mineral cloud (faint_focus_max_hu) not cut by the scan's first or last slice: an amorphous cloud of "
+        "6 mm or more has little mineral above focus_grow_min_hu, while phleboliths and vascular "
+        "calcifications of that volume are dense; set it to min_focus_volume_mm3 to turn this off.",
+        min=0,
+    )
+    faint_focus_max_hu: float = param(
+        380.0,
+        "Such a focus is faint when the 90th percentile of its HU (unsmoothed) is at most this: "
+        "the low, patchy mineral of amorphous HO (about 130-450 HU), below the dense core of a vascular "
+        "calcification or phlebolith.",
+    )
     min_focus_diameter_mm: float = param(
         6.0, "Foci whose largest diameter is below this (mm) are not reported.", min=0
     )

@@ -193,6 +193,37 @@ def _sub_slice(
     return fine_mask, fine, (spacing[0] / k, spacing[1], spacing[2])
 
 
+def _faint_cloud(
+    mask: np.ndarray,
+    hu: np.ndarray,
+    *,
+    z_range: tuple[int, int],
+    num_slices: int,
+    max_hu: float,
+) -> bool:
+    """Tell whether a small focus is a faint mineral cloud (kept below ``min_focus_volume_mm3``).
+
+    An amorphous cloud of 6 mm or more holds little mineral above the grow
+    threshold, so its mask is small; phleboliths and vascular calcifications of
+    that volume are dense. Faint: the 90th percentile of `hu` over `mask` is at
+    most `max_hu` (unsmoothed: smoothing spreads a small dense plaque into the
+    range of a cloud). A focus on the scan's first or last slice (`z_range`, stop
+    exclusive, of `num_slices`) is not: there the blurred tip of a bone beyond the
+    scan looks the same.
+
+    >>> m = np.ones((3, 4, 4), bool)
+    >>> _faint_cloud(m, np.full(m.shape, 220.0), z_range=(5, 8), num_slices=20, max_hu=350.0)
+    True
+    >>> _faint_cloud(m, np.full(m.shape, 700.0), z_range=(5, 8), num_slices=20, max_hu=350.0)
+    False
+    >>> _faint_cloud(m, np.full(m.shape, 220.0), z_range=(17, 20), num_slices=20, max_hu=350.0)
+    False
+    """
+    if z_range[0] <= 0 or z_range[1] >= num_slices:
+        return False
+    return float(np.percentile(hu[mask], 90)) <= max_hu
+
+
 def _thinner_than(mask: np.ndarray, spacing: tuple[float, float, float], min_mm: float) -> bool:
     """Whether twice the largest inside distance (EDT, outside the array is outside) is below `min_mm`.
 
@@ -570,11 +601,12 @@ def find_foci(
     the focus), native bone (plus one voxel) removed. Dense native bone that
     stands out of the bone's smooth envelope next to the focus is given back to
     it (``focus_bone_envelope_mm``, :func:`_bone_give_back`: HO the coarse
-    skeleton swallowed). Each resulting component is kept if its volume is at least ``min_focus_volume_mm3``, its largest
-    diameter at half maximum (between muscle and its 99th percentile) at least
-    ``min_focus_diameter_mm``, its thickness (twice the largest distance from
-    inside to outside) at least ``min_focus_thickness_mm`` (not a vascular
-    plaque), and it is not tubular (a
+    skeleton swallowed). Each resulting component is kept if its volume is at
+    least ``min_focus_volume_mm3`` (or ``faint_focus_min_volume_mm3`` for a faint
+    cloud, :func:`_faint_cloud`), its largest diameter at half maximum (between
+    muscle and its 99th percentile) at least ``min_focus_diameter_mm``, its
+    thickness (twice the largest distance from inside to outside) at least
+    ``min_focus_thickness_mm`` (not a vascular plaque), and it is not tubular (a
     vessel: sqrt(λ1/λ2) of its position covariance ≥ ``tubular_min_elongation``,
     length sqrt(12 λ1) ≥ ``tubular_min_length_mm`` (or 80 % of a shorter
     scan) and thickness ≤
@@ -645,12 +677,13 @@ def find_foci(
     found: list[tuple[tuple[slice, slice, slice], np.ndarray]] = []
     # coarse pre-filter: a group must be able to hold a reportable focus
     block_mm3 = float(np.prod(cs))
+    min_mm3 = min(config.min_focus_volume_mm3, config.faint_focus_min_volume_mm3)
     group_mm3 = np.bincount(glab_sub[kept_sub], minlength=glab_sub.max() + 1) * block_mm3
     for g, sl_sub in enumerate(ndi.find_objects(glab_sub), start=1):
         if sl_sub is None:
             continue
         sl = tuple(slice(o + b.start, o + b.stop) for o, b in zip(offset, sl_sub, strict=True))
-        if group_mm3[g] < 0.25 * config.min_focus_volume_mm3:
+        if group_mm3[g] < 0.25 * min_mm3:
             continue
         ext = max((s.stop - s.start) * c for s, c in zip(sl, cs, strict=True))
         if ext < 0.5 * config.min_focus_diameter_mm:
@@ -703,12 +736,18 @@ def find_foci(
             where = tuple(
                 (b.start + c.start, b.start + c.stop) for b, c in zip(box, csl, strict=True)
             )
-            if cm.sum() * voxel_mm3 < config.min_focus_volume_mm3:
-                logger.debug(
-                    "dropped %.0f mm3 at %s: below min_focus_volume_mm3",
-                    cm.sum() * voxel_mm3,
-                    where,
+            mm3 = cm.sum() * voxel_mm3
+            if mm3 < config.min_focus_volume_mm3 and not (
+                mm3 >= config.faint_focus_min_volume_mm3
+                and _faint_cloud(
+                    cm,
+                    hu[box][csl],
+                    z_range=(where[0][0], where[0][1]),
+                    num_slices=hu.shape[0],
+                    max_hu=config.faint_focus_max_hu,
                 )
+            ):
+                logger.debug("dropped %.0f mm3 at %s: below min_focus_volume_mm3", mm3, where)
                 continue
             # one slice of context above and below for the sub-slice extent
             z0, z1 = max(csl[0].start - 1, 0), min(csl[0].stop + 1, s.shape[0])
