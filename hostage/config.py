@@ -168,10 +168,10 @@ class SegmentConfig:
         min=0,
     )
     faint_focus_max_hu: float = param(
-        380.0,
-        "Such a focus is faint when the 90th percentile of its HU (unsmoothed) is at most this: "
-        "the low, patchy mineral of amorphous HO (about 130-450 HU), below the dense core of a vascular "
-        "calcification or phlebolith.",
+        370.0,
+        "Such a focus is faint when the 90th percentile of its HU (unsmoothed), less the 1.28 noise SDs "
+        "that the scan's noise adds to it, is at most this: the low, patchy mineral of amorphous HO "
+        "(about 130-450 HU), below the dense core of a vascular calcification or phlebolith.",
     )
     min_focus_diameter_mm: float = param(
         6.0, "Foci whose largest diameter is below this (mm) are not reported.", min=0

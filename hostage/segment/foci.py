@@ -200,16 +200,19 @@ def _faint_cloud(
     z_range: tuple[int, int],
     num_slices: int,
     max_hu: float,
+    noise_hu: float = 0.0,
 ) -> bool:
     """Tell whether a small focus is a faint mineral cloud (kept below ``min_focus_volume_mm3``).
 
     An amorphous cloud of 6 mm or more holds little mineral above the grow
     threshold, so its mask is small; phleboliths and vascular calcifications of
-    that volume are dense. Faint: the 90th percentile of `hu` over `mask` is at
-    most `max_hu` (unsmoothed: smoothing spreads a small dense plaque into the
-    range of a cloud). A focus on the scan's first or last slice (`z_range`, stop
-    exclusive, of `num_slices`) is not: there the blurred tip of a bone beyond the
-    scan looks the same.
+    that volume are dense. Faint: the 90th percentile of `hu` over `mask`, less
+    the 1.28 noise SDs (`noise_hu`) that noise alone adds to a 90th percentile,
+    is at most `max_hu`. Unsmoothed, because smoothing spreads a small dense
+    plaque into the range of a cloud; less the noise, because a sharp kernel's
+    noise lifts a cloud's 90th percentile by as much as 80 HU. A focus on the
+    scan's first or last slice (`z_range`, stop exclusive, of `num_slices`) is
+    not faint: there the blurred tip of a bone beyond the scan looks the same.
 
     >>> m = np.ones((3, 4, 4), bool)
     >>> _faint_cloud(m, np.full(m.shape, 220.0), z_range=(5, 8), num_slices=20, max_hu=350.0)
@@ -218,10 +221,15 @@ def _faint_cloud(
     False
     >>> _faint_cloud(m, np.full(m.shape, 220.0), z_range=(17, 20), num_slices=20, max_hu=350.0)
     False
+    >>> noisy = np.full(m.shape, 220.0) + np.linspace(-130.0, 130.0, m.size).reshape(m.shape)
+    >>> _faint_cloud(m, noisy, z_range=(5, 8), num_slices=20, max_hu=300.0)
+    False
+    >>> _faint_cloud(m, noisy, z_range=(5, 8), num_slices=20, max_hu=300.0, noise_hu=75.0)
+    True
     """
     if z_range[0] <= 0 or z_range[1] >= num_slices:
         return False
-    return float(np.percentile(hu[mask], 90)) <= max_hu
+    return float(np.percentile(hu[mask], 90)) - 1.2816 * noise_hu <= max_hu
 
 
 def _thinner_than(mask: np.ndarray, spacing: tuple[float, float, float], min_mm: float) -> bool:
@@ -745,6 +753,7 @@ def find_foci(
                     z_range=(where[0][0], where[0][1]),
                     num_slices=hu.shape[0],
                     max_hu=config.faint_focus_max_hu,
+                    noise_hu=noise_hu,
                 )
             ):
                 logger.debug("dropped %.0f mm3 at %s: below min_focus_volume_mm3", mm3, where)
