@@ -213,6 +213,8 @@ def _faint_cloud(
     noise lifts a cloud's 90th percentile by as much as 80 HU. A focus on the
     scan's first or last slice (`z_range`, stop exclusive, of `num_slices`) is
     not faint: there the blurred tip of a bone beyond the scan looks the same.
+    Nor is a focus on a single slice (`z_range` one slice long): averaged over a
+    thick slice, a phlebolith reads as faint (a 5 mm one on 5 mm slices did).
 
     >>> m = np.ones((3, 4, 4), bool)
     >>> _faint_cloud(m, np.full(m.shape, 220.0), z_range=(5, 8), num_slices=20, max_hu=350.0)
@@ -221,13 +223,16 @@ def _faint_cloud(
     False
     >>> _faint_cloud(m, np.full(m.shape, 220.0), z_range=(17, 20), num_slices=20, max_hu=350.0)
     False
+    >>> one = np.ones((1, 4, 4), bool)
+    >>> _faint_cloud(one, np.full(one.shape, 220.0), z_range=(5, 6), num_slices=20, max_hu=350.0)
+    False
     >>> noisy = np.full(m.shape, 220.0) + np.linspace(-130.0, 130.0, m.size).reshape(m.shape)
     >>> _faint_cloud(m, noisy, z_range=(5, 8), num_slices=20, max_hu=300.0)
     False
     >>> _faint_cloud(m, noisy, z_range=(5, 8), num_slices=20, max_hu=300.0, noise_hu=75.0)
     True
     """
-    if z_range[0] <= 0 or z_range[1] >= num_slices:
+    if z_range[0] <= 0 or z_range[1] >= num_slices or z_range[1] - z_range[0] < 2:
         return False
     return float(np.percentile(hu[mask], 90)) - 1.2816 * noise_hu <= max_hu
 

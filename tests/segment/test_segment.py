@@ -250,8 +250,9 @@ def test_a_faint_small_cloud_is_a_focus_and_a_dense_plaque_of_its_volume_is_not(
 ):
     # An 8-9 mm amorphous cloud holds little mineral above focus_grow_min_hu: its mask is
     # under min_focus_volume_mm3 (independent phantoms 18, 25, 1009, 1029, 2017, 3015 lost
-    # such clouds). A calcified plaque 8 x 2.8 mm at 700 HU has a mask of the same volume and
-    # must stay out: the 90th percentile of its HU, not its volume, tells them apart.
+    # such clouds). A calcified plaque 8 x 2.8 mm at 700 HU along z (on more than one slice) has
+    # a mask of the same volume and must stay out: the 90th percentile of its HU, not its
+    # volume, tells them apart.
     shape = (int(60 / spacing[0]), int(128 / spacing[1]), int(128 / spacing[2]))
     vol, _ = scene_factory(
         shape_zyx=shape,
@@ -266,7 +267,7 @@ def test_a_faint_small_cloud_is_a_focus_and_a_dense_plaque_of_its_volume_is_not(
         indexing="ij",
         sparse=True,
     )
-    d = np.sqrt(((zz - 30) / 1.4) ** 2 + ((yy - 90) / 1.4) ** 2 + ((xx - 40) / 4.0) ** 2)
+    d = np.sqrt(((zz - 30) / 4.0) ** 2 + ((yy - 90) / 1.4) ** 2 + ((xx - 40) / 1.4) ** 2)
     blurred = ndi.gaussian_filter((d <= 1).astype(np.float32), [0.5 / s for s in spacing])
     vol = dataclasses.replace(vol, hu=(vol.hu + 650.0 * blurred).astype(vol.hu.dtype))
     cloud, plaque = (30.0, 40.0, 40.0), (30.0, 90.0, 40.0)
