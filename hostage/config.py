@@ -162,9 +162,10 @@ class SegmentConfig:
     faint_focus_min_volume_mm3: float = param(
         50.0,
         "A focus smaller than min_focus_volume_mm3 but at least this (mm³) is reported when it is a faint "
-        "mineral cloud (faint_focus_max_hu) on at least two slices, not cut by the scan's first or last slice: an amorphous cloud of "
-        "6 mm or more has little mineral above focus_grow_min_hu, while phleboliths and vascular "
-        "calcifications of that volume are dense; set it to min_focus_volume_mm3 to turn this off.",
+        "mineral cloud (faint_focus_max_hu) on at least two slices, not cut by the scan's first or last "
+        "slice: an amorphous cloud of 6 mm or more has little mineral above focus_grow_min_hu, while "
+        "phleboliths and vascular calcifications of that volume are dense; set it to "
+        "min_focus_volume_mm3 to turn this off.",
         min=0,
     )
     faint_focus_max_hu: float = param(
